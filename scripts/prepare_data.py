@@ -1,0 +1,26 @@
+"""Rule prepare_data: validate one language's rows and apply the shared split."""
+
+import logging
+
+from xlt.data import Split, read_belebele, write_language
+from xlt.jobs import start_job
+from xlt.provenance import write_provenance
+
+started = start_job(snakemake.log[0])
+lang = snakemake.wildcards.lang
+n_train, n_test = write_language(
+    read_belebele(snakemake.input.raw),
+    Split.load(snakemake.input.split),
+    lang,
+    snakemake.output.train,
+    snakemake.output.test,
+)
+logging.getLogger("xlt").info("%s: %d train, %d test items", lang, n_train, n_test)
+for output in (snakemake.output.train, snakemake.output.test):
+    write_provenance(
+        output,
+        rule="prepare_data",
+        inputs={"raw": snakemake.input.raw, "split": snakemake.input.split},
+        params={"lang": lang},
+        started=started,
+    )

@@ -1,0 +1,78 @@
+"""Checks and helpers on a study config that the JSON schema alone cannot express.
+
+The workflow calls `check_config` right after schema validation, so an unknown language code,
+a source that names no language, or a missing template stops the run before any job starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xlt.languages import check_codes
+from xlt.prompts import PromptTemplate, load_templates
+
+WEIGHTS_PATTERN = re.compile(r"^ft-(?P<source>[a-z0-9]+)-s(?P<seed>[0-9]+)$")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key and the fix."""
+
+
+def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
+    """Raise ConfigError (or UnknownLanguageError) for the first problem found."""
+    check_codes(config["languages"], where="languages")
+    check_codes([config["data"]["reference"]], where="data.reference")
+    for name, codes in config["sources"].items():
+        check_codes(codes, where=f"sources.{name}")
+    for name, model in config["models"].items():
+        if "build" in model:
+            check_codes(model["build"]["corpus"], where=f"models.{name}.build.corpus")
+    if config["data"]["source"] == "local" and "local_pattern" not in config["data"]:
+        raise ConfigError(
+            "data.source is 'local' but data.local_pattern is not set; give the "
+            "path of each language's file with {lang}, e.g. data/{lang}.jsonl."
+        )
+    templates_file = Path(base_dir) / config["templates_file"]
+    if not templates_file.exists():
+        raise ConfigError(f"templates_file: {templates_file} does not exist.")
+    templates = load_templates(templates_file)
+    for prompting, template_id in config["prompts"].items():
+        if template_id not in templates:
+            raise ConfigError(
+                f"prompts.{prompting}: template '{template_id}' is not in {templates_file}; "
+                f"known templates: {', '.join(sorted(templates))}."
+            )
+
+
+def prompt_template(
+    config: Mapping[str, Any], prompting: str, base_dir: str | Path = "."
+) -> PromptTemplate:
+    """The template chosen for a prompting condition."""
+    templates = load_templates(Path(base_dir) / config["templates_file"])
+    return templates[config["prompts"][prompting]]
+
+
+def adapter_names(config: Mapping[str, Any]) -> list[str]:
+    """Every fine-tuned weights name of the grid: `ft-{source}-s{seed}`."""
+    return [f"ft-{source}-s{seed}" for source in config["sources"] for seed in config["seeds"]]
+
+
+def weights_names(config: Mapping[str, Any]) -> list[str]:
+    """`base` followed by every adapter name."""
+    return ["base", *adapter_names(config)]
+
+
+def parse_weights(weights: str) -> tuple[str, int]:
+    """(source, seed) of an adapter name such as `ft-arabic-s0`."""
+    match = WEIGHTS_PATTERN.match(weights)
+    if not match:
+        raise ConfigError(f"'{weights}' is not an adapter name of the form ft-<source>-s<seed>.")
+    return match["source"], int(match["seed"])
+
+
+def model_setting(config: Mapping[str, Any], model: str, section: str) -> dict[str, Any]:
+    """Study-wide `finetune.<section>` settings with the model's own overrides on top."""
+    return {**config["finetune"][section], **config["models"][model].get(section, {})}

@@ -1,0 +1,112 @@
+"""Prompt templates are data: an id, a text with {passage} {question} {options}, option labels.
+
+The exact prompt string (after the template and, for chat models, the chat template) is stored
+with every prediction, so two users can tell exactly what a model was asked.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xlt.data import N_OPTIONS
+
+PLACEHOLDERS = {"passage", "question", "options"}
+
+
+class TemplateError(ValueError):
+    """A prompt template that cannot be used; the message names the template and the fix."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A multiple-choice prompt: `text` around the passage, question and rendered options.
+
+    `target_delimiter` goes between the prompt and the answer label for plain (non-chat)
+    prompts, as lm-evaluation-harness does; chat prompts end with the assistant header, so
+    the label follows directly.
+    """
+
+    id: str
+    text: str
+    option: str = "{label}: {answer}"
+    labels: tuple[str, ...] = ("1", "2", "3", "4")
+    target_delimiter: str = " "
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        fields = {f for _, f, _, _ in string.Formatter().parse(self.text) if f}
+        if fields != PLACEHOLDERS:
+            raise TemplateError(
+                f"template '{self.id}': text must use exactly {{passage}}, {{question}} and "
+                f"{{options}}; it uses {sorted(fields)}."
+            )
+        if len(self.labels) != N_OPTIONS or len(set(self.labels)) != N_OPTIONS:
+            raise TemplateError(
+                f"template '{self.id}': needs {N_OPTIONS} distinct labels, got {list(self.labels)}."
+            )
+        if any(not label.strip() for label in self.labels):
+            raise TemplateError(f"template '{self.id}': labels must be non-empty.")
+
+    def render(self, row: dict[str, Any]) -> str:
+        """The plain prompt for one Belebele row."""
+        options = "\n".join(
+            self.option.format(label=label, answer=row[f"mc_answer{i}"].strip())
+            for i, label in enumerate(self.labels, start=1)
+        )
+        return self.text.format(
+            passage=row["flores_passage"].strip(), question=row["question"].strip(), options=options
+        )
+
+    def as_record(self) -> dict[str, Any]:
+        """The template as a plain dict, for params and provenance."""
+        return {**asdict(self), "labels": list(self.labels)}
+
+
+def load_templates(path: str | Path) -> dict[str, PromptTemplate]:
+    """Read a templates YAML file: a mapping from template id to its fields."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise TemplateError(f"{path}: expected a mapping from template id to template.")
+    templates = {}
+    for template_id, fields in raw.items():
+        try:
+            templates[template_id] = template_from_record({"id": template_id, **fields})
+        except TypeError as exc:
+            raise TemplateError(f"{path}: template '{template_id}': {exc}") from exc
+    return templates
+
+
+def template_from_record(record: dict[str, Any]) -> PromptTemplate:
+    """Rebuild a template from `as_record()` output (e.g. Snakemake params)."""
+    return PromptTemplate(**{**record, "labels": tuple(record.get("labels", ("1", "2", "3", "4")))})
+
+
+def chat_prompt(tokenizer: Any, user_text: str) -> str:
+    """Wrap a prompt in the tokenizer's chat template, ending with the assistant header."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise TemplateError(
+            "model is marked `chat: true` in the config but its tokenizer has no chat template; "
+            "set `chat: false` for base models."
+        )
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": user_text}], add_generation_prompt=True, tokenize=False
+    )
+
+
+def build_prompt(
+    row: dict[str, Any], template: PromptTemplate, tokenizer: Any = None, chat: bool = False
+) -> str:
+    """The exact prompt given to the model for one row."""
+    text = template.render(row)
+    return chat_prompt(tokenizer, text) if chat else text
+
+
+def answer_continuation(template: PromptTemplate, label: str, chat: bool) -> str:
+    """The text scored (or trained on) after the prompt for one option label."""
+    return label if chat else template.target_delimiter + label

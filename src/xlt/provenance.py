@@ -1,0 +1,163 @@
+"""Provenance sidecars: `<output>.prov.json` beside every output, so each number can be traced.
+
+A sidecar records the sha256 of the output and of every input, the rule's parameters, and the
+environment that made it (code version, package versions, host, accelerator, times). Nothing
+from the process environment is recorded beyond an explicit allow-list, so no secret leaks.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from xlt.io import read_json, sha256_path, write_json
+
+SUFFIX = ".prov.json"
+TRACKED_PACKAGES = (
+    "xlt",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "peft",
+    "accelerate",
+    "datasets",
+    "snakemake",
+    "pandas",
+    "numpy",
+    "scipy",
+    "statsmodels",
+)
+ALLOWED_ENV = ("SLURM_JOB_ID", "SLURM_JOB_NAME", "SLURM_CLUSTER_NAME", "CUDA_VISIBLE_DEVICES")
+
+
+def sidecar_path(output: str | Path) -> Path:
+    """The sidecar of an output file or directory: `<output>.prov.json` beside it."""
+    output = Path(output)
+    return output.with_name(output.name + SUFFIX)
+
+
+def now() -> str:
+    """Current UTC time in ISO 8601, the format used in sidecars."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@cache
+def code_version() -> dict[str, Any]:
+    """Git commit and dirty flag of the xlt source tree, or the package version if not in git."""
+    root = Path(__file__).resolve().parents[2]
+    version: dict[str, Any] = {"package": _package_version("xlt")}
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return version
+    version.update(git_commit=commit, git_dirty=bool(status.strip()))
+    return version
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@cache
+def environment() -> dict[str, Any]:
+    """Host, Python, package versions and accelerator (only if torch is already imported)."""
+    import os
+
+    env: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "packages": {
+            name: v for name in TRACKED_PACKAGES if (v := _package_version(name)) is not None
+        },
+        "env": {k: os.environ[k] for k in ALLOWED_ENV if k in os.environ},
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        env["accelerator"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return env
+
+
+def _hash_inputs(inputs: Mapping[str, str | Path | Iterable[str | Path]]) -> dict[str, Any]:
+    hashed: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if isinstance(value, str | Path):
+            hashed[name] = {"path": str(value), "sha256": sha256_path(value)}
+        else:
+            hashed[name] = [{"path": str(v), "sha256": sha256_path(v)} for v in value]
+    return hashed
+
+
+def write_provenance(
+    output: str | Path,
+    *,
+    rule: str,
+    inputs: Mapping[str, str | Path | Iterable[str | Path]],
+    params: Mapping[str, Any] | None = None,
+    started: str | None = None,
+    **facts: Any,
+) -> Path:
+    """Write the sidecar of `output` and return its path.
+
+    `facts` holds what the rule knows beyond its params: model id and resolved revision,
+    adapter hash, data hash, prompt template id, decoding settings, seed, and so on.
+    """
+    record = {
+        "output": {"path": str(output), "sha256": sha256_path(output)},
+        "rule": rule,
+        "inputs": _hash_inputs(inputs),
+        "params": dict(params or {}),
+        **facts,
+        "code": code_version(),
+        "environment": environment(),
+        "started": started,
+        "finished": now(),
+    }
+    path = sidecar_path(output)
+    write_json(path, record)
+    return path
+
+
+def read_provenance(output: str | Path) -> dict[str, Any]:
+    """Read the sidecar of `output`; a missing sidecar is an error that says which file."""
+    path = sidecar_path(output)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no provenance sidecar for {output}; rebuild {output}.")
+    return read_json(path)
+
+
+def verify(record: Mapping[str, Any]) -> list[str]:
+    """Paths in a sidecar whose current content no longer matches the recorded sha256."""
+    entries = [record["output"]]
+    for value in record.get("inputs", {}).values():
+        entries.extend(value if isinstance(value, list) else [value])
+    changed = []
+    for entry in entries:
+        path = Path(entry["path"])
+        if not path.exists() or sha256_path(path) != entry["sha256"]:
+            changed.append(str(path))
+    return changed
