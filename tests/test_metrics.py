@@ -14,7 +14,7 @@ def test_wilson_interval_against_hand_computed_values():
     # Wilson 95% for 8/10: 0.4902 .. 0.9433
     assert low == pytest.approx(0.4902, abs=1e-4)
     assert high == pytest.approx(0.9433, abs=1e-4)
-    assert wilson_interval(0, 5)[0] == 0.0
+    assert wilson_interval(0, 5)[0] == pytest.approx(0.0, abs=1e-12)
     assert all(math.isnan(x) for x in wilson_interval(0, 0))
 
 

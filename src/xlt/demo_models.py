@@ -15,8 +15,10 @@ import os
 import random
 import shutil
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +90,8 @@ def label_tokens_single(tokenizer: PreTrainedTokenizerFast) -> dict[str, bool]:
     return {label: len(tokenizer.encode(label)) == 1 for label in labels}
 
 
-def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE tokenizer (any script encodes) with chat special tokens.
-
-    The answer labels after a space (" 1".." 4", " A".." D") are fed to the trainer once as a
-    highly frequent word list so that they become single tokens, like in the big models'
-    vocabularies; bare labels are single bytes anyway.
-    """
+def _train_bpe(texts: Sequence[str], vocab_size: int, label_count: int) -> Tokenizer:
+    """Byte-level BPE trained on the texts plus the spaced answer labels `label_count` times."""
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
@@ -104,10 +101,22 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    labels = " " + " ".join(LABEL_TOKENS)
-    backend.train_from_iterator([*texts, *([labels] * (len(texts) + 1000))], trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
+    labels = "".join(f" {label}" for label in LABEL_TOKENS)
+    backend.train_from_iterator([*texts, labels * label_count], trainer=trainer)
+    return backend
+
+
+def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE tokenizer (any script encodes) with chat special tokens.
+
+    The answer labels after a space (" 1".." 4", " A".." D") are added to the training text
+    often enough to become single tokens, as in the big models' vocabularies (a small corpus
+    alone does not merge them all); bare labels are single bytes anyway. If that is not enough,
+    training is redone with the labels more frequent than any pair can be (no pair occurs more
+    often than its first byte), so they are the first merges.
+    """
+    wrap = partial(
+        PreTrainedTokenizerFast,
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,
@@ -117,6 +126,12 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
         add_eos_token=False,
         clean_up_tokenization_spaces=False,
     )
+    tokenizer = wrap(tokenizer_object=_train_bpe(texts, vocab_size, len(texts) + 1000))
+    if not all(label_tokens_single(tokenizer).values()):
+        byte_counts = Counter(b"".join(text.encode("utf-8") for text in texts))
+        top = max(byte_counts.values(), default=0)
+        tokenizer = wrap(tokenizer_object=_train_bpe(texts, vocab_size, top + 1))
+    return tokenizer
 
 
 def corpus_rows(corpus_files: Sequence[Path]) -> list[dict[str, Any]]:
@@ -223,6 +238,16 @@ def pretrain(
     return history
 
 
+def _make_readable(directory: Path) -> None:
+    """Give saved files the usual umask-based modes; safetensors writes them owner-only (0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in directory.iterdir():
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
+    directory.chmod(0o777 & ~umask)
+
+
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
     """Move a finished build into place, replacing an earlier build of the same model."""
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -292,6 +317,7 @@ def build_demo_model(
                 "single_token_labels": single,
             },
         )
+        _make_readable(tmp)
         _replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -165,7 +165,7 @@ def finetune(
             optimizer.zero_grad(set_to_none=True)
             step += 1
             tokens += int(batch["attention_mask"].sum())
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if step % train.log_every == 0 or step == total:
                 elapsed = time.perf_counter() - started
                 log.info(

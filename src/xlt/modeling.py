@@ -92,12 +92,13 @@ def load_model(
     """Load the base model (and, if given, a LoRA adapter on top) in eval mode."""
     from transformers import AutoModelForCausalLM
 
+    if adapter is not None:
+        check_adapter(adapter, ref)  # before the (possibly hour-long) base model load
     model = AutoModelForCausalLM.from_pretrained(
         ref.load_from, revision=ref.revision, dtype=torch_dtype(dtype)
     )
     model.to(device or default_device())
     if adapter is not None:
-        check_adapter(adapter, ref)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter))
