@@ -10,5 +10,7 @@ rule tables:
     log:
         "logs/tables.log",
     localrule: True
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/tables.py"

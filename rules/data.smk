@@ -7,6 +7,8 @@ rule download_belebele:
         dataset=config["data"].get("hub_dataset", "facebook/belebele"),
         revision=config["data"].get("hub_revision"),
     localrule: True
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/download_belebele.py"
 
@@ -24,6 +26,8 @@ rule split:
         n_test=config["data"]["n_test"],
         seed=config["data"]["split_seed"],
     localrule: True
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/split.py"
 
@@ -40,5 +44,7 @@ rule prepare_data:
     log:
         "logs/prepare_data/{lang}.log",
     localrule: True
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/prepare_data.py"

@@ -19,6 +19,8 @@ rule evaluate:
     threads: model_threads("evaluate")
     resources:
         **model_resources("evaluate"),
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -32,5 +34,7 @@ rule score:
     log:
         "logs/score/{model}/{weights}/{prompting}/{lang}.log",
     localrule: True
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/score.py"

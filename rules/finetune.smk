@@ -19,5 +19,7 @@ rule finetune:
     threads: model_threads("finetune")
     resources:
         **model_resources("finetune"),
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/finetune.py"

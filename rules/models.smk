@@ -15,6 +15,8 @@ rule build_demo_model:
     wildcard_constraints:
         model=alternatives(DEMO_MODELS),
     threads: 2
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/build_demo_model.py"
 
@@ -31,5 +33,7 @@ rule download_model:
     wildcard_constraints:
         model=alternatives(HUB_MODELS),
     localrule: True
+    conda:
+        "../envs/xlt.yaml"
     script:
         "../scripts/download_model.py"

@@ -32,9 +32,10 @@ def input_paths(record: dict[str, Any]) -> Iterator[str]:
             yield entry["path"]
 
 
-def explain_file(path: str, depth: int = 0, seen: set[str] | None = None, out=sys.stdout) -> int:
+def explain_file(path: str, depth: int = 0, seen: set[str] | None = None, out=None) -> int:
     """Print the provenance chain of one file; return how many files changed since recorded."""
     seen = set() if seen is None else seen
+    out = out or sys.stdout
     pad = "  " * depth
     if path in seen:
         print(f"{pad}{path} (see above)", file=out)
@@ -54,10 +55,11 @@ def explain_file(path: str, depth: int = 0, seen: set[str] | None = None, out=sy
     return len(changed) + sum(explain_file(p, depth + 1, seen, out) for p in input_paths(record))
 
 
-def explain_row(table: str, row: int, out=sys.stdout) -> int:
+def explain_row(table: str, row: int, out=None) -> int:
     """Print one row of a table and the chain behind every file it names."""
     import pandas as pd
 
+    out = out or sys.stdout
     frame = pd.read_csv(table)
     if not 0 <= row < len(frame):
         raise SystemExit(f"{table} has rows 0..{len(frame) - 1}; --row {row} is out of range.")

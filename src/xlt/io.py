@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 
+IGNORED_IN_DIRS = frozenset({".snakemake_timestamp"})
+
+
 class DataError(ValueError):
     """Bad input data; the message names the file, the line and what to do."""
 
@@ -132,12 +135,16 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def sha256_path(path: str | Path) -> str:
-    """Hex sha256 of a file, or of a directory as the sorted list of (relative path, file hash)."""
+    """Hex sha256 of a file, or of a directory as the sorted list of (relative path, file hash).
+
+    Snakemake's marker in directory outputs is not content, so it is left out.
+    """
     path = Path(path)
     if path.is_file():
         return sha256_file(path)
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    files = (p for p in path.rglob("*") if p.is_file() and p.name not in IGNORED_IN_DIRS)
+    for file in sorted(files):
         rel = file.relative_to(path).as_posix()
         digest.update(f"{rel}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
