@@ -68,21 +68,102 @@ def get_template(prompting):
     return prompt_template(config, prompting, CONFIG_DIR).as_record()
 
 
-def model_resources(rule):
-    """Per-model resources of a rule, as Snakemake resource callables."""
+# Resources of the model-heavy rules (finetune, evaluate) come from the model's config entry
+# (`models.<name>.resources.<rule>`), so a 4B and a 671B model get different requests from the
+# same rule. slurm_request() maps it to the resource names that snakemake-executor-plugin-slurm
+# turns into sbatch options; a local run only looks at threads, mem_mb, runtime and gpu.
 
-    def get(key, default):
-        return lambda wildcards: (
-            config["models"][wildcards.model].get("resources", {}).get(rule, {}).get(key, default)
+
+def model_resource_settings(model, rule):
+    """The `resources.<rule>` entry of a model's config (empty when not set)."""
+    return config["models"][model].get("resources", {}).get(rule, {})
+
+
+def slurm_request(settings):
+    """Plugin resources for one model's `resources.<rule>` entry; unset keys are left out.
+
+    `gpus` counts GPUs per node. On one node that is the plugin's `gpu` (`--gpus=N`, with
+    `gpu_model`: `--gpus=<model>:N`); across `nodes` > 1 it is `gres` (`--gres=gpu[:<model>]:N`,
+    which SLURM applies per node), since `--gpus` would count the job's total.
+    """
+    names = {
+        "cpus": "cpus_per_task",  # --cpus-per-task (threads: gives the job the same number)
+        "mem_mb": "mem_mb",  # --mem, per node
+        "runtime": "runtime",  # --time, minutes
+        "nodes": "nodes",  # --nodes
+        "partition": "slurm_partition",  # --partition
+        "account": "slurm_account",  # --account
+        "constraint": "constraint",  # --constraint
+    }
+    request = {names[key]: value for key, value in settings.items() if key in names}
+    gpus, gpu_model = settings.get("gpus", 0), settings.get("gpu_model")
+    if gpus and settings.get("nodes", 1) > 1:
+        request["gres"] = ":".join(["gpu", *([gpu_model] if gpu_model else []), str(gpus)])
+    elif gpus:
+        request["gpu"] = gpus
+        if gpu_model:
+            request["gpu_model"] = gpu_model
+    return request
+
+
+def profile_default_resource(name, wildcards, input, threads, attempt, rule):
+    """What --default-resources (e.g. from the profile) gives `name` for this job, or None.
+
+    A model that sets no partition must still get the profile's partition when another model
+    sets one: a rule's resource replaces the default for all of its jobs, so fall back here.
+    """
+    from snakemake.resources import Resources
+
+    defaults = workflow.resource_settings.default_resources
+    if defaults is None:
+        return None
+    resource = Resources.from_mapping(defaults).get(name)
+    if resource.is_evaluable():
+        resource = resource.evaluate(
+            wildcards,
+            input=input,
+            threads=threads,
+            attempt=attempt,
+            rulename=rule,
+            async_run=workflow.async_run,
         )
+    return resource.value
 
-    return {"mem_mb": get("mem_mb", 4000), "runtime": get("runtime", 60), "gpu": get("gpus", 0)}
+
+def model_resource(rule, name):
+    """Resource callable: the model's request `name` for `rule`, else the default, else unset."""
+
+    def get(wildcards, input, threads, attempt):
+        value = slurm_request(model_resource_settings(wildcards.model, rule)).get(name)
+        if value is None:
+            value = profile_default_resource(name, wildcards, input, threads, attempt, rule)
+        if value is None and name == "mem_mb":
+            return 0  # a size resource must be a number; 0 requests nothing (no --mem)
+        return value
+
+    return get
+
+
+def model_resources(rule):
+    """Per-model resources of a rule, as Snakemake resource callables.
+
+    Only resources that some model requests for this rule become rule resources, so the others
+    (partition, account, ...) stay with the profile's default-resources; a model that lacks one
+    that another model sets gets the default (None: not requested). `model_instances=1` lets
+    the SLURM profile run a model's grouped evaluation cells one after another in one
+    allocation (`--resources model_instances=1`, scope local); it limits nothing elsewhere.
+    """
+    names = {
+        name for model in MODELS for name in slurm_request(model_resource_settings(model, rule))
+    }
+    resources = {name: model_resource(rule, name) for name in sorted(names)}
+    resources["model_instances"] = 1
+    return resources
 
 
 def model_threads(rule):
-    return lambda wildcards: (
-        config["models"][wildcards.model].get("resources", {}).get(rule, {}).get("cpus", 1)
-    )
+    """Threads of a rule's job: the model's `cpus` for the rule (1 when not set)."""
+    return lambda wildcards: model_resource_settings(wildcards.model, rule).get("cpus", 1)
 
 
 def cells():
@@ -105,4 +186,8 @@ def get_prediction_files(wildcards=None):
 
 
 def get_final_output():
-    return [*get_score_files(), "results/tables/scores.csv", "results/tables/deltas.csv"]
+    """What `snakemake` builds: every cell's scores and the analysis (rules/analysis.smk).
+
+    With `analysis.predictions_dir` set, only the analysis of that external tree.
+    """
+    return [*ANALYSIS_SCORES, *ANALYSIS_OUTPUTS]

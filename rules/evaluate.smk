@@ -16,9 +16,18 @@ rule evaluate:
             "eval_batch_size", config["evaluate"].get("batch_size", 8)
         ),
         max_length=config["evaluate"].get("max_length"),
+        max_new_tokens=lambda wildcards: config["evaluate"]["max_new_tokens"][wildcards.prompting],
+        extraction=config["evaluate"]["extraction"],
+        backend=lambda wildcards: config["models"][wildcards.model].get("backend", "hf"),
+        gpus=lambda wildcards: config["models"][wildcards.model]
+        .get("resources", {})
+        .get("evaluate", {})
+        .get("gpus", 0),
     threads: model_threads("evaluate")
     resources:
         **model_resources("evaluate"),
+    group:
+        "eval-{model}"
     conda:
         "../envs/xlt.yaml"
     script:

@@ -9,7 +9,7 @@ from xlt.provenance import write_provenance
 started = start_job(snakemake.log[0], snakemake.threads)
 wildcards = snakemake.wildcards
 adapter = snakemake.input.adapter or None
-settings = EvalSettings.from_params(snakemake.params)
+settings = EvalSettings.from_params(snakemake.params, prompting=wildcards.prompting)
 cell = {
     "lang": wildcards.lang,
     "model": wildcards.model,
@@ -44,5 +44,11 @@ write_provenance(
     adapter_sha256=sha256_path(adapter) if adapter else None,
     data_sha256=sha256_path(snakemake.input.data),
     template_id=settings.template.id,
-    decoding={"scoring": "loglik", "batch_size": settings.batch_size, "dtype": settings.dtype},
+    decoding={
+        "generation": "greedy",
+        "max_new_tokens": settings.max_new_tokens,
+        "extraction": settings.extraction,
+        "batch_size": settings.batch_size,
+        "dtype": settings.dtype,
+    },
 )

@@ -1,25 +1,50 @@
-"""Rule finetune: train one LoRA adapter (model × source × seed)."""
+"""Rule finetune: train one LoRA adapter (model × source × seed), resuming a preempted run.
 
-from xlt.finetune import LoraSettings, TrainSettings, finetune
-from xlt.io import sha256_path
+One process (CPU or one GPU) trains here; a model with more GPUs (`resources.finetune.gpus` ×
+`nodes` > 1) re-executes through `accelerate launch -m xlt.finetune_cli`. Exit status 75 means
+"stopped by SIGTERM after a checkpoint": rerun (Snakemake `--retries`, SLURM requeue) resumes.
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+from xlt.finetune import PREEMPTED_EXIT_CODE, SUMMARY_FILE, Preempted
+from xlt.finetune_cli import FinetuneJob, launch_plan, run_launched
+from xlt.io import read_json, sha256_path
 from xlt.jobs import start_job
 from xlt.modeling import ModelRef
-from xlt.prompts import template_from_record
 from xlt.provenance import write_provenance
 
 started = start_job(snakemake.log[0], snakemake.threads)
 params = snakemake.params
-summary = finetune(
+job = FinetuneJob(
     model=snakemake.input.model,
     train_files=list(snakemake.input.train),
     split=snakemake.input.split,
     out_dir=snakemake.output.adapter,
-    template=template_from_record(dict(params.template)),
+    template=dict(params.template),
     chat=params.chat,
-    lora=LoraSettings(**params.lora),
-    train=TrainSettings(**params.train),
+    lora=dict(params.lora),
+    train=dict(params.train),
     seed=params.seed,
+    quantization=params.quantization,
 )
+plan = launch_plan(snakemake.config["models"][snakemake.wildcards.model], job.train)
+if plan.distributed:
+    code = run_launched(
+        job, plan, base_dir=Path(snakemake.scriptdir).parent, threads=snakemake.threads
+    )
+    if code:
+        sys.exit(code)
+    summary = read_json(Path(job.out_dir) / SUMMARY_FILE)
+else:
+    try:
+        summary = job.run()
+    except Preempted as exc:
+        logging.getLogger("xlt.finetune").warning("%s", exc)
+        sys.exit(PREEMPTED_EXIT_CODE)
+
 ref = ModelRef.load(snakemake.input.model)
 write_provenance(
     snakemake.output.adapter,

@@ -1,22 +1,39 @@
-"""Rule tables: scores.csv (one row per cell) and deltas.csv (fine-tuned minus base)."""
+"""Rule tables: scores, items, deltas (per seed) and deltas_seed_mean, from the cells' files."""
 
-from xlt.io import atomic_path
 from xlt.jobs import start_job
 from xlt.provenance import write_provenance
-from xlt.tables import deltas_table, scores_table
+from xlt.tables import (
+    AnalysisSettings,
+    Study,
+    cells_from_files,
+    deltas_table,
+    items_table,
+    scores_table,
+    seed_mean_table,
+    write_table,
+)
+
+OUTPUT_KEYS = {"items": "item_table"}  # `items` is a reserved name in Snakemake
 
 started = start_job(snakemake.log[0])
-scores = scores_table(list(snakemake.input.scores))
-deltas = deltas_table(scores)
-for frame, output in ((scores, snakemake.output.scores), (deltas, snakemake.output.deltas)):
-    with atomic_path(output) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
+settings = AnalysisSettings(**snakemake.params.analysis)
+study = Study(**snakemake.params.study)
+cells = cells_from_files(snakemake.input.predictions, snakemake.input.scores)
+items = items_table(cells)
+tables = {
+    "scores": scores_table(cells, study),
+    "items": items,
+    "deltas": deltas_table(items, study, settings),
+    "deltas_seed_mean": seed_mean_table(items, study, settings),
+}
+inputs = {"scores": list(snakemake.input.scores), "predictions": list(snakemake.input.predictions)}
+for name, frame in tables.items():
+    output = snakemake.output[OUTPUT_KEYS.get(name, name)]
+    write_table(frame, output)
     write_provenance(
         output,
         rule="tables",
-        inputs={
-            "scores": list(snakemake.input.scores),
-            "predictions": list(snakemake.input.predictions),
-        },
+        inputs=inputs,
+        params={"analysis": settings.as_record(), "study": snakemake.params.study},
         started=started,
     )

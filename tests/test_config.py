@@ -97,3 +97,10 @@ def test_adapter_names_and_model_overrides():
     assert lora["r"] == config["finetune"]["lora"]["r"]
     assert lora["target_parameters"] == ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
     assert "target_parameters" not in model_setting(copy.deepcopy(config), "demo-dense", "lora")
+
+
+def test_an_evaluated_prompting_needs_its_template_and_budget():
+    config = load("config")
+    del config["evaluate"]["max_new_tokens"]["cot"]
+    with pytest.raises(ConfigError, match=r"evaluate\.max_new_tokens\.cot"):
+        check_config(config)

@@ -1,11 +1,35 @@
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import asdict, replace
 
 import pytest
 import torch
-from conftest import DEMO_DATA, write_jsonl
+import yaml
+from conftest import DEMO_DATA, REPO, write_jsonl
+from safetensors.torch import load_file
 
 from xlt.data import make_split, read_belebele, split_language
-from xlt.finetune import IGNORE_INDEX, LoraSettings, TrainSettings, finetune, training_example
+from xlt.finetune import (
+    IGNORE_INDEX,
+    PREEMPTED_EXIT_CODE,
+    LoraSettings,
+    Preempted,
+    QuantizationUnavailableError,
+    TrainSettings,
+    check_quantization,
+    checkpoint_root,
+    epoch_order,
+    finetune,
+    rank_share,
+    step_batch,
+    training_example,
+)
+from xlt.finetune_cli import FinetuneJob, LaunchPlan, launch_command, launch_plan, run_launched
 from xlt.modeling import AdapterMismatchError, ModelRef, load_model, load_tokenizer
 from xlt.prompts import load_templates
 
@@ -53,7 +77,9 @@ def test_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model_ref, t
         TEMPLATE,
         chat=False,
         lora=LoraSettings(),
-        train=TrainSettings(epochs=3, learning_rate=5e-3, dtype="float32"),
+        train=TrainSettings(
+            epochs=3, learning_rate=5e-3, dtype="float32", gradient_checkpointing=False
+        ),
         seed=0,
     )
     assert summary["last_loss"] < summary["first_loss"]
@@ -61,18 +87,26 @@ def test_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model_ref, t
     ref = ModelRef.load(tiny_model_ref)
     model = load_model(ref, adapter=out, dtype="float32", device="cpu")
     assert model.active_adapter == "default"
+    assert not checkpoint_root(out).exists(), "checkpoints are removed once the adapter exists"
+
+
+def test_a_finished_adapter_is_never_overwritten(tiny_model_ref, train_setup):
+    root, files = train_setup
+    out = root / "adapter-kept"
+    settings = TrainSettings(max_steps=1, dtype="float32", gradient_checkpointing=False)
+    args = (tiny_model_ref, files, root / "split.json", out, TEMPLATE)
+    finetune(*args, chat=False, lora=LoraSettings(), train=settings, seed=0)
+    before = (out / "adapter_model.safetensors").read_bytes()
+
+    def never(step):
+        raise AssertionError("a run into an existing adapter must stop before training")
+
     with pytest.raises(FileExistsError, match="exists"):
-        finetune(
-            tiny_model_ref,
-            files,
-            root / "split.json",
-            out,
-            TEMPLATE,
-            chat=False,
-            lora=LoraSettings(),
-            train=TrainSettings(max_steps=1, dtype="float32"),
-            seed=0,
-        )
+        finetune(*args, chat=False, lora=LoraSettings(), train=settings, seed=1, on_step=never)
+    assert (out / "adapter_model.safetensors").read_bytes() == before
+    # and Snakemake write-protects it once the job succeeds
+    rule = (REPO / "rules" / "finetune.smk").read_text()
+    assert 'protected(directory("results/adapters/{model}/{weights}"))' in rule
 
 
 def test_an_adapter_refuses_another_base_model(tiny_model_ref, train_setup):
@@ -86,7 +120,7 @@ def test_an_adapter_refuses_another_base_model(tiny_model_ref, train_setup):
         TEMPLATE,
         chat=False,
         lora=LoraSettings(),
-        train=TrainSettings(max_steps=1, dtype="float32"),
+        train=TrainSettings(max_steps=1, dtype="float32", gradient_checkpointing=False),
         seed=0,
     )
     ref = ModelRef.load(tiny_model_ref)
@@ -97,8 +131,6 @@ def test_an_adapter_refuses_another_base_model(tiny_model_ref, train_setup):
 
 
 def test_same_seed_same_adapter_other_seed_differs(tiny_model_ref, train_setup):
-    from safetensors.torch import load_file
-
     root, files = train_setup
     weights = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
@@ -111,7 +143,8 @@ def test_same_seed_same_adapter_other_seed_differs(tiny_model_ref, train_setup):
             TEMPLATE,
             chat=False,
             lora=LoraSettings(),
-            train=TrainSettings(max_steps=4, dtype="float32"),
+            # gradient checkpointing on: recomputation must not cost determinism
+            train=TrainSettings(max_steps=4, dtype="float32", gradient_checkpointing=True),
             seed=seed,
         )
         weights[name] = load_file(out / "adapter_model.safetensors")
@@ -145,10 +178,247 @@ def test_moe_model_trains_its_experts_and_reloads(tmp_path, train_setup):
         train=TrainSettings(max_steps=2, dtype="float32"),
         seed=0,
     )
-    from safetensors.torch import load_file
-
     keys = load_file(out / "adapter_model.safetensors").keys()
     assert any("experts" in k for k in keys)
     assert any("q_proj" in k for k in keys)
     model = load_model(ModelRef.load(marker), adapter=out, dtype="float32", device="cpu")
     assert model is not None
+
+
+# --- preemption and resume -------------------------------------------------------------------
+
+RESUME_TRAIN = {
+    "max_steps": 7,  # 48 items / 8 a batch: crosses an epoch boundary at step 6
+    "learning_rate": 5e-3,
+    "dtype": "float32",
+    "gradient_checkpointing": False,
+    "checkpoint_every": None,
+    "log_every": 1,
+}
+
+
+def resume_job(model_ref, train_setup, out, **train) -> FinetuneJob:
+    """A job with LoRA dropout on, so that restoring the RNG state matters."""
+    root, files = train_setup
+    return FinetuneJob(
+        model=str(model_ref),
+        train_files=[str(f) for f in files],
+        split=str(root / "split.json"),
+        out_dir=str(out),
+        template=TEMPLATE.as_record(),
+        chat=False,
+        lora=asdict(LoraSettings(dropout=0.1)),
+        train={**RESUME_TRAIN, **train},
+        seed=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_model_ref, train_setup):
+    """The reference: the same job run start to end without a single checkpoint."""
+    out = train_setup[0] / "uninterrupted"
+    summary = resume_job(tiny_model_ref, train_setup, out).run()
+    return summary, load_file(out / "adapter_model.safetensors")
+
+
+class Interrupted(Exception):
+    """Stands for a crash in the middle of a run."""
+
+
+def interrupt_at(stop_step):
+    """An `on_step` hook that crashes the run after `stop_step` (before its checkpoint)."""
+
+    def hook(step):
+        if step == stop_step:
+            raise Interrupted(step)
+
+    return hook
+
+
+def assert_same_adapter(out, reference):
+    weights = load_file(out / "adapter_model.safetensors")
+    assert weights.keys() == reference.keys()
+    assert all(torch.equal(weights[k], reference[k]) for k in reference)
+
+
+def test_resume_after_sigkill_gives_the_same_adapter(tiny_model_ref, train_setup, uninterrupted):
+    out = train_setup[0] / "killed"
+    job = resume_job(tiny_model_ref, train_setup, out, checkpoint_every=2)
+    job_file = train_setup[0] / "killed.json"
+    job.save(job_file)
+    # A real process, hard-killed (no handler, no cleanup) after step 5: checkpoints 2 and 4 exist.
+    driver = textwrap.dedent(
+        f"""
+        import os, signal
+        from xlt.finetune_cli import FinetuneJob
+
+        def kill(step):
+            if step == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        FinetuneJob.load({str(job_file)!r}).run(on_step=kill)
+        """
+    )
+    killed = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not out.exists()
+    steps = sorted(p.name for p in checkpoint_root(out).glob("step-*"))
+    assert steps == ["step-00000002", "step-00000004"]
+
+    summary = job.run()  # started again: resumes from step 4
+    assert summary["resumed_from"] == [4]
+    assert summary["losses"] == uninterrupted[0]["losses"]
+    assert_same_adapter(out, uninterrupted[1])
+    assert not checkpoint_root(out).exists()
+
+
+def test_sigterm_checkpoints_mid_interval_and_resumes_identically(
+    tiny_model_ref, train_setup, uninterrupted
+):
+    out = train_setup[0] / "terminated"
+    job = resume_job(tiny_model_ref, train_setup, out, checkpoint_every=5)
+
+    def sigterm(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Preempted, match=r"SIGTERM after step 3/7.*resume") as stop:
+        job.run(on_step=sigterm)
+    assert stop.value.checkpoint == checkpoint_root(out) / "step-00000003"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
+    summary = job.run()
+    assert summary["resumed_from"] == [3]
+    assert_same_adapter(out, uninterrupted[1])
+
+
+def test_sigterm_to_the_cli_writes_a_checkpoint_and_exits_75(tiny_model_ref, train_setup):
+    out = train_setup[0] / "cli-terminated"
+    job_file = train_setup[0] / "cli-terminated.json"
+    resume_job(tiny_model_ref, train_setup, out, max_steps=10_000, checkpoint_every=2).save(
+        job_file
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "xlt.finetune_cli", str(job_file)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (checkpoint_root(out) / "step-00000002").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)  # what SLURM sends before a time limit or preemption
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == PREEMPTED_EXIT_CODE
+    assert "stopped by SIGTERM after step" in stderr and "to resume" in stderr
+    latest = sorted(checkpoint_root(out).glob("step-*"))[-1]
+    state = json.loads((latest / "state.json").read_text())
+    assert f"after step {state['step']}/10000" in stderr
+    assert {"adapter.safetensors", "optimizer.pt", "scheduler.pt", "rng-0.pt"} <= {
+        p.name for p in latest.iterdir()
+    }
+    assert not out.exists()
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(
+    tiny_model_ref, train_setup, uninterrupted, caplog
+):
+    out = train_setup[0] / "changed"
+    job = resume_job(tiny_model_ref, train_setup, out, checkpoint_every=2, learning_rate=1e-3)
+    with pytest.raises(Interrupted):
+        job.run(on_step=interrupt_at(3))
+    assert (checkpoint_root(out) / "step-00000002").exists()
+    # Same output, other learning rate (as after a config edit): start over, ignore the old one.
+    summary = replace(
+        job, train={**job.train, "learning_rate": RESUME_TRAIN["learning_rate"]}
+    ).run()
+    assert summary["resumed_from"] == []
+    assert "other data or settings" in caplog.text
+    assert_same_adapter(out, uninterrupted[1])
+
+
+def test_epoch_order_is_a_function_of_seed_and_epoch():
+    assert epoch_order(48, 0, 1) == epoch_order(48, 0, 1)
+    assert sorted(epoch_order(48, 0, 1)) == list(range(48))
+    assert epoch_order(48, 0, 1) != epoch_order(48, 0, 2) != epoch_order(48, 1, 2)
+    steps = [step_batch(s, 20, 8, 0) for s in range(3)]  # 8 + 8 + 4
+    assert sorted(i for batch in steps for i in batch) == list(range(20))
+    assert step_batch(3, 20, 8, 0) == epoch_order(20, 0, 1)[:8]
+
+
+def test_rank_shares_cover_the_batch_and_never_run_empty():
+    batch = [5, 6, 7, 8, 9]
+    shares = [rank_share(batch, rank, 2) for rank in range(2)]
+    assert sorted(shares[0] + shares[1]) == batch
+    assert all(rank_share([4, 2], rank, 4) for rank in range(4))
+
+
+# --- QLoRA and launching ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the error path of a CPU machine")
+def test_qlora_without_cuda_stops_before_loading_the_model(tiny_model_ref, train_setup):
+    root, files = train_setup
+    with pytest.raises(QuantizationUnavailableError, match=r"CUDA GPU.*quantization: none"):
+        finetune(
+            tiny_model_ref,
+            files,
+            root / "split.json",
+            root / "qlora",
+            TEMPLATE,
+            chat=False,
+            lora=LoraSettings(),
+            train=TrainSettings(max_steps=1),
+            seed=0,
+            quantization="4bit",
+        )
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        check_quantization("3bit")
+    check_quantization("none")
+
+
+def test_the_launch_plan_follows_the_model_resources():
+    train = {"accelerate_config": "accelerate/deepspeed_zero3.yaml"}
+    assert not launch_plan({"resources": {"finetune": {"gpus": 1}}}, {}).distributed
+    assert not launch_plan({}, {}).distributed
+    plan = launch_plan({"resources": {"finetune": {"gpus": 8, "nodes": 2}}}, train)
+    assert (plan.processes, plan.nodes, plan.accelerate_config) == (
+        16,
+        2,
+        train["accelerate_config"],
+    )
+    one_node = launch_command(LaunchPlan(gpus_per_node=4), "job.json", "fsdp.yaml", python="py")
+    assert one_node == [
+        "py", "-m", "accelerate.commands.launch", "--config_file", "fsdp.yaml",
+        "--num_processes", "4", "--num_machines", "1", "-m", "xlt.finetune_cli", "job.json",
+    ]  # fmt: skip
+    two_nodes = launch_command(plan, "job.json", "ds.yaml", python="py", head="gpu001")
+    assert two_nodes[:4] == ["srun", "--overlap", "--nodes=2", "--ntasks-per-node=1"]
+    assert (
+        '--main_process_ip gpu001 --main_process_port 29500 --machine_rank "$SLURM_NODEID"'
+        in (two_nodes[-1])
+    )
+
+
+def test_shipped_accelerate_configs_shard_in_bf16():
+    fsdp = yaml.safe_load((REPO / "accelerate" / "fsdp.yaml").read_text())
+    assert fsdp["distributed_type"] == "FSDP" and fsdp["mixed_precision"] == "bf16"
+    assert fsdp["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    assert fsdp["fsdp_config"]["fsdp_reshard_after_forward"] is True  # full shard
+    for name in ("deepspeed_zero3.yaml", "deepspeed_zero3_offload.yaml"):
+        zero3 = yaml.safe_load((REPO / "accelerate" / name).read_text())
+        assert zero3["distributed_type"] == "DEEPSPEED"
+        assert zero3["deepspeed_config"]["zero_stage"] == 3
+
+
+def test_a_job_runs_through_accelerate_launch(tiny_model_ref, train_setup, caplog):
+    """The multi-GPU path of the rule, on one CPU process: job file, `accelerate launch -m
+    xlt.finetune_cli`, the child's log relayed here, exit status."""
+    out = train_setup[0] / "launched"
+    job = resume_job(tiny_model_ref, train_setup, out, max_steps=2)
+    caplog.set_level("INFO")
+    code = run_launched(job, LaunchPlan(gpus_per_node=1), base_dir=REPO, threads=1)
+    assert code == 0
+    assert (out / "adapter_model.safetensors").exists()
+    assert "step 2/2" in caplog.text
+    summary = json.loads((out / "xlt_training.json").read_text())
+    assert summary["steps"] == 2 and summary["processes"] == 1

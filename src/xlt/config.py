@@ -35,6 +35,16 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
             "data.source is 'local' but data.local_pattern is not set; give the "
             "path of each language's file with {lang}, e.g. data/{lang}.jsonl."
         )
+    for prompting in config["prompting"]:
+        for key in ("prompts", "evaluate.max_new_tokens"):
+            section = config
+            for part in key.split("."):
+                section = section[part]
+            if prompting not in section:
+                raise ConfigError(
+                    f"prompting '{prompting}' is evaluated but {key}.{prompting} "
+                    "is not set; add it or remove the condition from `prompting`."
+                )
     templates_file = Path(base_dir) / config["templates_file"]
     if not templates_file.exists():
         raise ConfigError(f"templates_file: {templates_file} does not exist.")

@@ -1,19 +1,33 @@
-"""Evaluate one grid cell (model × weights × prompting × language) into a predictions file."""
+"""Evaluate one grid cell (model × weights × prompting × language) into a predictions file.
+
+`direct`: the model answers; the label log-likelihoods come from the same prefill as the first
+generated token, so each item costs one prefill. `cot`: the model reasons, the answer is
+extracted from the reasoning, and the labels are also scored after reasoning + answer cue.
+Items are processed in shards written beside the output, so a killed job resumes where it was.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from xlt.data import read_items
-from xlt.io import write_jsonl
+from xlt.extract import extract_answer
+from xlt.generate import direct_answer_complete, generate
+from xlt.io import read_jsonl, sha256_path, write_json, write_jsonl
 from xlt.modeling import ModelRef, load_model, load_tokenizer
 from xlt.prompts import PromptTemplate, answer_continuation, build_prompt, template_from_record
-from xlt.scoring import score_options
+from xlt.scoring import build_requests, score_options
+from xlt.vllm_backend import VllmBackend, is_vllm
 
 log = logging.getLogger(__name__)
+PROMPTINGS = ("direct", "cot")
 
 
 @dataclass(frozen=True)
@@ -21,22 +35,42 @@ class EvalSettings:
     """How a cell is evaluated; everything here is recorded in provenance."""
 
     template: PromptTemplate
+    prompting: str = "direct"
     chat: bool = False
     batch_size: int = 8
     dtype: str = "auto"
     max_length: int | None = None
+    max_new_tokens: int = 8
+    extraction: str = "lenient"
+    shard_size: int = 64
+    generate: bool = True
+    backend: str = "hf"
+    tensor_parallel_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.prompting not in PROMPTINGS:
+            raise ValueError(f"prompting must be one of {PROMPTINGS}, got '{self.prompting}'.")
 
     @classmethod
-    def from_params(cls, params: Any) -> EvalSettings:
-        """Build settings from Snakemake params (a mapping or attribute object)."""
+    def from_params(cls, params: Any, prompting: str = "direct") -> EvalSettings:
+        """Build settings from Snakemake params (a mapping or an attribute object)."""
         get = params.get if hasattr(params, "get") else lambda k, d=None: getattr(params, k, d)
         return cls(
             template=template_from_record(dict(get("template"))),
+            prompting=prompting,
             chat=bool(get("chat", False)),
             batch_size=int(get("batch_size", 8)),
             dtype=str(get("dtype", "auto")),
             max_length=get("max_length"),
+            max_new_tokens=int(get("max_new_tokens", 8)),
+            extraction=str(get("extraction", "lenient")),
+            backend=str(get("backend", "hf")),
+            tensor_parallel_size=max(1, int(get("gpus", 1) or 1)),
         )
+
+    def record(self) -> dict[str, Any]:
+        """A JSON-able description, for provenance and the resume fingerprint."""
+        return {**asdict(self), "template": self.template.as_record()}
 
 
 def context_window(model: Any, configured: int | None) -> int | None:
@@ -46,46 +80,178 @@ def context_window(model: Any, configured: int | None) -> int | None:
     return getattr(model.config, "max_position_embeddings", None)
 
 
+def _options(row: dict[str, Any]) -> list[str]:
+    return [row[f"mc_answer{i}"] for i in range(1, 5)]
+
+
+def _extract(text: str, template: PromptTemplate, row: dict[str, Any], mode: str) -> int | None:
+    return extract_answer(text, template.labels, _options(row), mode=mode).option
+
+
 def predict_direct(
-    rows: list[dict[str, Any]],
-    model: Any,
-    tokenizer: Any,
-    settings: EvalSettings,
-    cell: dict[str, str],
+    rows: Sequence[dict[str, Any]], model: Any, tokenizer: Any, settings: EvalSettings
 ) -> list[dict[str, Any]]:
-    """Score the option labels of every row by log-likelihood; one prediction record per row."""
+    """Generate a short answer per row and score the labels from the same prefill."""
     template = settings.template
     prompts = [build_prompt(r, template, tokenizer, settings.chat) for r in rows]
     continuations = [
         answer_continuation(template, label, settings.chat) for label in template.labels
     ]
+    window = context_window(model, settings.max_length)
+    ids = [r["id"] for r in rows]
+    requests = build_requests(tokenizer, prompts, continuations, window, ids, settings.chat)
+    single_token = len(requests) == len(rows)
+    if single_token and settings.generate and not is_vllm(model):
+        label_ids = [targets[0] for _, targets in requests[0].reads]
+        generations = generate(
+            model,
+            tokenizer,
+            [r.input_ids for r in requests],
+            settings.max_new_tokens,
+            settings.batch_size,
+            label_token_ids=label_ids,
+            is_complete=direct_answer_complete(template.labels),
+        )
+        logprobs = [g.label_logprobs for g in generations]
+    else:
+        logprobs = score_options(
+            model,
+            tokenizer,
+            prompts,
+            continuations,
+            settings.batch_size,
+            window,
+            ids,
+            settings.chat,
+        ).tolist()
+        generations = None
+        if settings.generate:
+            generations = generate(
+                model,
+                tokenizer,
+                _plain_contexts(tokenizer, prompts, settings),
+                settings.max_new_tokens,
+                settings.batch_size,
+                is_complete=direct_answer_complete(template.labels),
+            )
+    return [
+        _record(
+            row, prompt, template, scores, generations[i].text if generations else None, settings
+        )
+        for i, (row, prompt, scores) in enumerate(zip(rows, prompts, logprobs, strict=True))
+    ]
+
+
+def _plain_contexts(
+    tokenizer: Any, prompts: Sequence[str], settings: EvalSettings
+) -> list[list[int]]:
+    """Token ids of each prompt as the model reads it before answering."""
+    from xlt.scoring import bos_prefix, encode
+
+    prefix = [] if settings.chat else bos_prefix(tokenizer)
+    texts = prompts if settings.chat else [p.rstrip() for p in prompts]
+    return [[*prefix, *encode(tokenizer, text)] for text in texts]
+
+
+def predict_cot(
+    rows: Sequence[dict[str, Any]], model: Any, tokenizer: Any, settings: EvalSettings
+) -> list[dict[str, Any]]:
+    """Reason first, extract the final answer, then score the labels after an answer cue."""
+    template = settings.template
+    prompts = [build_prompt(r, template, tokenizer, settings.chat) for r in rows]
+    generations = generate(
+        model,
+        tokenizer,
+        _plain_contexts(tokenizer, prompts, settings),
+        settings.max_new_tokens,
+        settings.batch_size,
+    )
+    scored_contexts = [
+        p + g.text + template.answer_cue for p, g in zip(prompts, generations, strict=True)
+    ]
+    continuations = [template.target_delimiter + label for label in template.labels]
     logprobs = score_options(
         model,
         tokenizer,
-        prompts,
+        scored_contexts,
         continuations,
-        batch_size=settings.batch_size,
-        max_length=context_window(model, settings.max_length),
-        item_ids=[r["id"] for r in rows],
-        chat=settings.chat,
-    )
-    records = []
-    for row, prompt, scores in zip(rows, prompts, logprobs.tolist(), strict=True):
-        records.append(
-            {
-                "id": row["id"],
-                **cell,
-                "prompt": prompt,
-                "labels": list(template.labels),
-                "option_logprobs": scores,
-                "pred_loglik": max(range(len(scores)), key=scores.__getitem__) + 1,
-                "generation": None,
-                "pred_gen": None,
-                "gold": int(row["correct_answer_num"]),
-                "template": template.id,
-            }
+        settings.batch_size,
+        context_window(model, settings.max_length),
+        [r["id"] for r in rows],
+        settings.chat,
+    ).tolist()
+    return [
+        _record(row, prompt, template, scores, generation.text, settings)
+        for row, prompt, scores, generation in zip(
+            rows, prompts, logprobs, generations, strict=True
         )
-    return records
+    ]
+
+
+def _record(
+    row: dict[str, Any],
+    prompt: str,
+    template: PromptTemplate,
+    scores: list[float],
+    generation: str | None,
+    settings: EvalSettings,
+) -> dict[str, Any]:
+    """One line of the predictions file (DESIGN.md, "The predictions format")."""
+    return {
+        "id": row["id"],
+        "lang": row["lang"],
+        "prompt": prompt,
+        "labels": list(template.labels),
+        "option_logprobs": scores,
+        "pred_loglik": max(range(len(scores)), key=scores.__getitem__) + 1,
+        "generation": generation,
+        "pred_gen": (
+            None if generation is None else _extract(generation, template, row, settings.extraction)
+        ),
+        "gold": int(row["correct_answer_num"]),
+        "template": template.id,
+        "extraction": settings.extraction if generation is not None else None,
+    }
+
+
+def predict(
+    rows: Sequence[dict[str, Any]], model: Any, tokenizer: Any, settings: EvalSettings
+) -> list[dict[str, Any]]:
+    """Predictions for rows under the cell's prompting condition."""
+    if settings.prompting == "cot":
+        return predict_cot(rows, model, tokenizer, settings)
+    return predict_direct(rows, model, tokenizer, settings)
+
+
+def load_lm(ref: ModelRef, adapter: str | Path | None, settings: EvalSettings) -> Any:
+    """The model object of the configured backend (transformers by default, or vLLM)."""
+    if settings.backend == "vllm":
+        return VllmBackend(ref, adapter, settings.dtype, settings.tensor_parallel_size)
+    return load_model(ref, adapter=adapter, dtype=settings.dtype)
+
+
+def fingerprint(
+    settings: EvalSettings,
+    data: str | Path,
+    model: str | Path,
+    adapter: str | Path | None,
+    cell: dict[str, str],
+) -> str:
+    """A hash of everything a shard depends on: shards from another setup are not reused."""
+    facts = {
+        "settings": settings.record(),
+        "cell": cell,
+        "data": sha256_path(data),
+        "model": sha256_path(model),
+        "adapter": sha256_path(adapter) if adapter else None,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def shard_dir(out: str | Path) -> Path:
+    """Where finished shards of an unfinished cell wait: a hidden directory beside the output."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.parts")
 
 
 def evaluate_cell(
@@ -101,12 +267,42 @@ def evaluate_cell(
     `cell` holds the grid coordinates written into every line: model, weights, prompting, lang.
     """
     rows = read_items(data)
-    ref = ModelRef.load(model)
-    tokenizer = load_tokenizer(ref)
-    lm = load_model(ref, adapter=adapter or None, dtype=settings.dtype)
-    log.info("evaluating %s on %d items", cell, len(rows))
-    if cell.get("prompting", "direct") != "direct":
-        raise ValueError(f"prompting '{cell['prompting']}' is not supported by this version.")
-    records = predict_direct(rows, lm, tokenizer, settings, cell)
+    parts = shard_dir(out)
+    stamp = fingerprint(settings, data, model, adapter, cell)
+    stamp_file = parts / "fingerprint.json"
+    if parts.exists() and (
+        not stamp_file.exists() or json.loads(stamp_file.read_text())["fingerprint"] != stamp
+    ):
+        log.info("discarding shards of a different setup in %s", parts)
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    write_json(stamp_file, {"fingerprint": stamp})
+
+    shards = [rows[i : i + settings.shard_size] for i in range(0, len(rows), settings.shard_size)]
+    loaded = None
+    records: list[dict[str, Any]] = []
+    for number, shard in enumerate(shards):
+        path = parts / f"shard-{number:05d}.jsonl"
+        if path.exists():
+            records.extend(read_jsonl(path))
+            log.info("shard %d/%d: resumed from %s", number + 1, len(shards), path)
+            continue
+        if loaded is None:
+            ref = ModelRef.load(model)
+            loaded = (load_lm(ref, adapter or None, settings), load_tokenizer(ref))
+        shard_records = [
+            {"id": r["id"], "lang": r["lang"], **_cell_fields(cell), **r}
+            for r in predict(shard, *loaded, settings)
+        ]
+        write_jsonl(path, shard_records)
+        records.extend(shard_records)
+        log.info("shard %d/%d: %d items", number + 1, len(shards), len(shard))
+    if [r["id"] for r in records] != [r["id"] for r in rows]:
+        raise RuntimeError(f"{parts}: shards do not cover the test items in order; delete it.")
     write_jsonl(out, records)
+    shutil.rmtree(parts)
     return len(records)
+
+
+def _cell_fields(cell: dict[str, str]) -> dict[str, str]:
+    return {key: cell[key] for key in ("model", "weights", "prompting") if key in cell}

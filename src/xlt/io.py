@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
 IGNORED_IN_DIRS = frozenset({".snakemake_timestamp"})
 
 

@@ -28,7 +28,8 @@ class PromptTemplate:
 
     `target_delimiter` goes between the prompt and the answer label for plain (non-chat)
     prompts, as lm-evaluation-harness does; chat prompts end with the assistant header, so
-    the label follows directly.
+    the label follows directly. `answer_cue` is appended after a chain-of-thought generation
+    to score the labels on the log-likelihood scale (e.g. "\nAnswer:").
     """
 
     id: str
@@ -36,6 +37,7 @@ class PromptTemplate:
     option: str = "{label}: {answer}"
     labels: tuple[str, ...] = ("1", "2", "3", "4")
     target_delimiter: str = " "
+    answer_cue: str = "\nAnswer:"
     description: str = ""
 
     def __post_init__(self) -> None:

@@ -61,13 +61,40 @@ def encode_pair(
     A chat prompt ends with the assistant header, whose newline belongs to the template, so
     chat callers pass `move_whitespace=False`.
     """
-    n_spaces = len(context) - len(context.rstrip()) if move_whitespace else 0
+    return encode_pairs(tokenizer, [context], [continuation], prefix, move_whitespace)[0][0]
+
+
+def split_whitespace(context: str, continuation: str, move: bool = True) -> tuple[str, str]:
+    """Move the context's trailing whitespace to the continuation (lm-eval's rule)."""
+    n_spaces = len(context) - len(context.rstrip()) if move else 0
     if n_spaces:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
-    whole = encode(tokenizer, context + continuation)
-    context_ids = encode(tokenizer, context)
-    return [*prefix, *context_ids], whole[len(context_ids) :]
+        return context[:-n_spaces], context[-n_spaces:] + continuation
+    return context, continuation
+
+
+def encode_pairs(
+    tokenizer,
+    contexts: Sequence[str],
+    continuations: Sequence[str],
+    prefix: Sequence[int] = (),
+    move_whitespace: bool = True,
+) -> list[list[tuple[list[int], list[int]]]]:
+    """`encode_pair` for every context × continuation, with two batched tokenizer calls."""
+    split = [[split_whitespace(c, k, move_whitespace) for k in continuations] for c in contexts]
+    context_ids = _encode_batch(tokenizer, [pairs[0][0] for pairs in split])
+    wholes = _encode_batch(tokenizer, [c + k for pairs in split for c, k in pairs])
+    width = len(continuations)
+    return [
+        [
+            ([*prefix, *context_ids[i]], wholes[i * width + j][len(context_ids[i]) :])
+            for j in range(width)
+        ]
+        for i in range(len(contexts))
+    ]
+
+
+def _encode_batch(tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
 
 def build_requests(
@@ -85,8 +112,8 @@ def build_requests(
     prefix = [] if chat else bos_prefix(tokenizer)
     requests: list[ScoreRequest] = []
     warned = False
-    for index, prompt in enumerate(prompts):
-        pairs = [encode_pair(tokenizer, prompt, c, prefix, not chat) for c in continuations]
+    encoded = encode_pairs(tokenizer, prompts, continuations, prefix, not chat)
+    for index, pairs in enumerate(encoded):
         context = pairs[0][0]
         targets = [tuple(cont) for _, cont in pairs]
         if any(not t for t in targets):
@@ -147,6 +174,8 @@ def score_requests(
     Requests are sorted by length so batches carry little padding; only the logits of the
     positions that are read are computed (`logits_to_keep`).
     """
+    if getattr(model, "xlt_backend", None) == "vllm":
+        return model.score(requests, n_items, n_options)
     device = next(model.parameters()).device
     scores = torch.full((n_items, n_options), float("nan"), dtype=torch.float64)
     order = sorted(range(len(requests)), key=lambda i: -len(requests[i].input_ids))
