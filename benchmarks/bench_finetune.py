@@ -7,7 +7,7 @@ per second over steps 2..N (step 1 warms up), xlt's periodic checkpoint writes i
 Runs alternate (xlt, bare, xlt, bare, ...) and the best of `--repeats` counts, so a busy machine
 slows both alike. The two adapters are also compared: xlt adds bookkeeping, not numerics.
 
-    python benchmarks/bench_finetune.py [--steps 30] [--repeats 2] [--hidden 128 --layers 4]
+    python benchmarks/bench_finetune.py [--steps 24] [--repeats 2] [--hidden 128 --layers 4]
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def same_adapter(a: Path, b: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=128, help="model width (demo: 64)")
     parser.add_argument("--layers", type=int, default=4, help="layers (demo: 2)")

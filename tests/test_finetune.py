@@ -35,6 +35,18 @@ from xlt.prompts import load_templates
 
 TEMPLATE = load_templates("config/templates.yaml")["belebele_num"]
 
+# One thread in this process and in the runs it starts: bitwise comparisons across processes
+# need the same reduction order (and one thread does not oversubscribe a small machine).
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 @pytest.fixture(scope="module")
 def train_setup(tmp_path_factory):
@@ -259,7 +271,9 @@ def test_resume_after_sigkill_gives_the_same_adapter(tiny_model_ref, train_setup
         FinetuneJob.load({str(job_file)!r}).run(on_step=kill)
         """
     )
-    killed = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", driver], capture_output=True, text=True, env=ONE_THREAD
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not out.exists()
     steps = sorted(p.name for p in checkpoint_root(out).glob("step-*"))
@@ -301,6 +315,7 @@ def test_sigterm_to_the_cli_writes_a_checkpoint_and_exits_75(tiny_model_ref, tra
         [sys.executable, "-m", "xlt.finetune_cli", str(job_file)],
         stderr=subprocess.PIPE,
         text=True,
+        env=ONE_THREAD,
     )
     deadline = time.monotonic() + 120
     while not (checkpoint_root(out) / "step-00000002").exists():
@@ -332,7 +347,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(
         job, train={**job.train, "learning_rate": RESUME_TRAIN["learning_rate"]}
     ).run()
     assert summary["resumed_from"] == []
-    assert "other data or settings" in caplog.text
+    assert "other data or settings" in caplog.text and "removing checkpoints" in caplog.text
     assert_same_adapter(out, uninterrupted[1])
 
 
@@ -422,3 +437,81 @@ def test_a_job_runs_through_accelerate_launch(tiny_model_ref, train_setup, caplo
     assert "step 2/2" in caplog.text
     summary = json.loads((out / "xlt_training.json").read_text())
     assert summary["steps"] == 2 and summary["processes"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"), [("mxfp4", "Mxfp4Config"), ("fp8", "FineGrainedFP8Config")]
+)
+def test_checkpoints_shipped_quantized_are_dequantized_to_train(tmp_path, method, expected):
+    from transformers import AutoConfig
+
+    from xlt.finetune import dequantizing_config
+
+    config = AutoConfig.for_model("llama", hidden_size=8, num_attention_heads=2)
+    config.save_pretrained(tmp_path)
+    ref = ModelRef(name="m", load_from=str(tmp_path), source="local")
+    assert dequantizing_config(ref) is None
+    record = json.loads((tmp_path / "config.json").read_text())
+    record["quantization_config"] = {"quant_method": method}
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    found = dequantizing_config(ref)
+    assert found.dequantize is True
+    assert type(found).__name__ == expected
+
+
+@pytest.mark.skipif(
+    not os.environ.get("XLT_TEST_MULTIPROCESS"),
+    reason="~30 s: set XLT_TEST_MULTIPROCESS=1 to run two CPU processes (torchrun, gloo)",
+)
+def test_two_processes_stop_together_and_resume_identically(tiny_model_ref, train_setup):
+    """The data-parallel path on CPU: SIGTERM reaches one process only, both checkpoint the same
+    step, and the resumed run ends with the adapter of an uninterrupted two-process run."""
+    root = train_setup[0]
+    env = {**ONE_THREAD, "ACCELERATE_USE_CPU": "true"}
+
+    def torchrun(port, *args):
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+        command += ["--master_port", str(port), *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env)
+
+    reference, out = root / "ddp-reference", root / "ddp-stopped"
+    for path, job in (
+        (root / "ddp-reference.json", resume_job(tiny_model_ref, train_setup, reference)),
+        (
+            root / "ddp-stopped.json",
+            resume_job(tiny_model_ref, train_setup, out, checkpoint_every=5),
+        ),
+    ):
+        job.save(path)
+    assert (
+        torchrun(29531, "-m", "xlt.finetune_cli", str(root / "ddp-reference.json")).returncode == 0
+    )
+    driver = root / "ddp_driver.py"
+    driver.write_text(
+        textwrap.dedent(
+            f"""
+            import os, signal
+            from xlt.finetune import PREEMPTED_EXIT_CODE, Preempted
+            from xlt.finetune_cli import FinetuneJob
+
+            def sigterm_rank_1(step):
+                if step == 3 and os.environ["RANK"] == "1":
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+            try:
+                FinetuneJob.load({str(root / "ddp-stopped.json")!r}).run(on_step=sigterm_rank_1)
+            except Preempted:
+                raise SystemExit(PREEMPTED_EXIT_CODE)
+            """
+        )
+    )
+    stopped = torchrun(29532, str(driver))
+    assert stopped.returncode != 0 and not out.exists()
+    assert sorted(p.name for p in checkpoint_root(out).glob("step-*")) == ["step-00000003"]
+    assert {"rng-0.pt", "rng-1.pt"} <= {
+        p.name for p in (checkpoint_root(out) / "step-00000003").iterdir()
+    }
+    resumed = torchrun(29533, "-m", "xlt.finetune_cli", str(root / "ddp-stopped.json"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((out / "xlt_training.json").read_text())["resumed_from"] == [3]
+    assert_same_adapter(out, load_file(reference / "adapter_model.safetensors"))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import shutil
 import signal
 import threading
@@ -148,6 +149,28 @@ def collate(examples: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]
         labels[row, :n] = torch.tensor(e.labels)
         mask[row, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def training_examples(
+    train_files: Sequence[str | Path],
+    split: str | Path,
+    template: PromptTemplate,
+    tokenizer: Any,
+    chat: bool,
+    max_length: int | None = None,
+) -> list[Example]:
+    """The tokenized training examples of the source languages' train files, after checking that
+    no held-out item leaked in and that none is longer than `max_length` tokens."""
+    rows = [row for path in train_files for row in read_items(path)]
+    assert_no_leak(rows, Split.load(split))
+    examples = [training_example(r, template, tokenizer, chat) for r in rows]
+    too_long = [e.item for e in examples if max_length and len(e.input_ids) > max_length]
+    if too_long:
+        raise ValueError(
+            f"{len(too_long)} training item(s) exceed max_length "
+            f"{max_length} tokens, e.g. {too_long[:3]}."
+        )
+    return examples
 
 
 def seed_everything(seed: int) -> None:
@@ -439,6 +462,28 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def dequantizing_config(ref: ModelRef) -> Any | None:
+    """A quantization config that dequantizes a checkpoint shipped quantized (gpt-oss: MXFP4
+    experts; DeepSeek-V3: FP8 blocks) to the training dtype while loading, or None.
+
+    LoRA trains on top of bf16 base weights; PEFT cannot wrap the MXFP4/FP8 kernels' modules.
+    """
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(ref.load_from, revision=ref.revision)
+    quant = getattr(config, "quantization_config", None) or {}
+    method = quant.get("quant_method") if isinstance(quant, dict) else quant.quant_method
+    if method == "mxfp4":
+        from transformers import Mxfp4Config
+
+        return Mxfp4Config(dequantize=True)
+    if method == "fp8":
+        from transformers import FineGrainedFP8Config
+
+        return FineGrainedFP8Config(dequantize=True)
+    return None
+
+
 def load_base_model(
     ref: ModelRef, train: TrainSettings, quantization: str, accelerator: Any
 ) -> Any:
@@ -450,6 +495,14 @@ def load_base_model(
 
     dtype = torch_dtype(train.dtype)
     kwargs: dict[str, Any] = {"revision": ref.revision, "dtype": dtype}
+    shipped = dequantizing_config(ref)
+    if shipped is not None and quantization != "none":
+        raise ValueError(
+            f"{ref.name} ships quantized weights ({type(shipped).__name__}); QLoRA on top of "
+            "them is not supported: set its `quantization: none` (it is dequantized to train)."
+        )
+    if shipped is not None:
+        kwargs["quantization_config"] = shipped
     if quantization == "4bit":
         from transformers import BitsAndBytesConfig
 
@@ -512,6 +565,24 @@ def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any]) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
+def adapted_weights(model: Any) -> list[str]:
+    """The weights LoRA adapts, layer numbers folded (`model.layers.*.mlp.experts.gate_up_proj`).
+
+    Recorded in the summary because PEFT resolves the config per architecture: on some MoE models
+    (qwen3_moe, mixtral, deepseek_v3) it maps `all-linear` onto the fused experts and the router.
+    """
+    from peft.tuners.lora import LoraLayer
+
+    names = set()
+    for name, module in model.named_modules():
+        if isinstance(module, LoraLayer):
+            name = re.sub(r"\.\d+\.", ".*.", name.removeprefix("base_model.model."))
+            name = name.replace(".base_layer", "")
+            parameter = getattr(module, "parameter_name", None)
+            names.add(f"{name}.{parameter}" if parameter else name)
+    return sorted(names)
+
+
 def _configure_launcher(accelerator: Any, model: Any, per_process_batch: int) -> None:
     """What FSDP (v1) and DeepSpeed need to know about a PEFT model before `prepare`."""
     from accelerate.utils import DistributedType
@@ -572,19 +643,9 @@ def finetune(
             f"{out_dir} exists and is not empty; move it away or delete it to retrain it."
         )
     check_quantization(quantization)
-    rows = [row for path in train_files for row in read_items(path)]
-    assert_no_leak(rows, Split.load(split))
     ref = ModelRef.load(model)
     tokenizer = load_tokenizer(ref)
-    examples = [training_example(r, template, tokenizer, chat) for r in rows]
-    if train.max_length:
-        too_long = [e.item for e in examples if len(e.input_ids) > train.max_length]
-        if too_long:
-            raise ValueError(
-                f"{len(too_long)} training item(s) exceed max_length "
-                f"{train.max_length} tokens, e.g. {too_long[:3]}."
-            )
-
+    examples = training_examples(train_files, split, template, tokenizer, chat, train.max_length)
     accelerator = make_accelerator()
     world = {"type": str(accelerator.distributed_type), "processes": accelerator.num_processes}
     if train.batch_size < accelerator.num_processes:
@@ -596,6 +657,8 @@ def finetune(
     base = load_base_model(ref, train, quantization, accelerator)
     peft_model = make_peft_model(base, ref, lora, train, quantization, accelerator.num_processes)
     peft_model.train()
+    adapted = adapted_weights(peft_model)
+    log.info("LoRA adapts %s", ", ".join(adapted))
 
     steps_per_epoch = -(-len(examples) // train.batch_size)
     total = train.max_steps or steps_per_epoch * train.epochs
@@ -641,6 +704,7 @@ def finetune(
         "processes": accelerator.num_processes,
         "distributed": world["type"],
         "trainable_parameters": n_trainable,
+        "adapted": adapted,
     }
     save_adapter(accelerator, peft_model, out_dir, summary)
     if accelerator.is_main_process:
@@ -667,9 +731,14 @@ class TrainingRun:
     progress: Progress = field(default_factory=Progress)
 
     def resume(self) -> None:
-        """Continue from the latest checkpoint of this run, if there is one."""
+        """Continue from the latest checkpoint of this run, if there is one; checkpoints of
+        another run (other data or settings) cannot be resumed and are removed."""
         path = latest_checkpoint(self.root, self.fingerprint)
         if path is None:
+            if self.accelerator.is_main_process and self.root.exists():
+                log.warning("removing checkpoints of another run: %s", self.root)
+                shutil.rmtree(self.root)  # else pruning might keep them over this run's own
+            self.accelerator.wait_for_everyone()
             return
         self.progress = load_checkpoint(
             path, self.accelerator, self.model, self.optimizer, self.scheduler

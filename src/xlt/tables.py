@@ -524,9 +524,16 @@ def _delta_rows(
 
 
 def _sorted(frame: pd.DataFrame, columns: list[str], seed_column: str) -> pd.DataFrame:
+    """Rows by model, source, seed and scale; languages as the figures show them: source
+    languages, then Semitic targets, then controls."""
     frame = frame.reindex(columns=columns)
-    order = ["model", "source", seed_column, "scale", "is_source", "group", "lang"]
-    return frame.sort_values(order, ignore_index=True, na_position="first")
+    scale_rank = frame["scale"].map({s: i for i, s in enumerate(SCALES)})
+    semitic = np.where(frame["group"] == "semitic", 1, 2)
+    lang_rank = np.where(frame["is_source"].fillna(False).astype(bool), 0, semitic)
+    keyed = frame.assign(_scale=scale_rank, _lang=lang_rank)
+    order = ["model", "source", seed_column, "_scale", "_lang", "lang"]
+    keyed = keyed.sort_values(order, ignore_index=True, na_position="first")
+    return keyed.drop(columns=["_scale", "_lang"])
 
 
 def deltas_table(

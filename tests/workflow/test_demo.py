@@ -1,6 +1,7 @@
 """The embedded demo, end to end: every file of the contract exists and the numbers are real."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,6 +9,7 @@ import yaml
 from conftest import copy_workflow, snakemake
 
 from xlt.cli import main as xlt_main
+from xlt.extract import extract_answer
 from xlt.io import read_jsonl, sha256_path
 from xlt.provenance import read_provenance
 
@@ -33,11 +35,11 @@ def test_every_output_of_the_contract_exists(demo_run):
         for weights in ["base"] + [
             f"ft-{s}-s{n}" for s in config["sources"] for n in config["seeds"]
         ]:
-            for lang in config["languages"]:
-                assert (
-                    results / "predictions" / model / weights / "direct" / f"{lang}.jsonl"
-                ).exists()
-                assert (results / "scores" / model / weights / "direct" / f"{lang}.json").exists()
+            for prompting in ("direct", "cot"):
+                cell = Path(model) / weights / prompting
+                for lang in config["languages"]:
+                    assert (results / "predictions" / cell / f"{lang}.jsonl").exists()
+                    assert (results / "scores" / cell / f"{lang}.json").exists()
     assert (results / "tables" / "deltas.csv").exists()
 
 
@@ -45,12 +47,16 @@ def test_a_cell_accuracy_is_rederived_from_its_predictions(demo_run):
     scores = pd.read_csv(demo_run / "results" / "tables" / "scores.csv")
     for row in scores.sample(5, random_state=0).itertuples():
         predictions = read_jsonl(demo_run / row.predictions_file)
-        correct = 0
+        correct = correct_gen = 0
         for p in predictions:
             best = max(range(4), key=lambda i: p["option_logprobs"][i]) + 1
             assert p["pred_loglik"] == best
             correct += best == p["gold"]
+            extracted = extract_answer(p["generation"], p["labels"], mode=p["extraction"])
+            assert extracted.option == p["pred_gen"]
+            correct_gen += p["pred_gen"] == p["gold"]
         assert row.accuracy_loglik == pytest.approx(correct / len(predictions))
+        assert row.accuracy_gen == pytest.approx(correct_gen / len(predictions))
         assert row.n == len(predictions) == 16
 
 
@@ -79,7 +85,8 @@ def test_predictions_follow_the_file_contract(demo_run):
         assert r["labels"] == ["1", "2", "3", "4"]
         assert r["prompt"].startswith("<|user|>") and r["prompt"].endswith("<|assistant|>\n")
         assert len(r["option_logprobs"]) == 4 and all(x < 0 for x in r["option_logprobs"])
-        assert r["generation"] is None and r["pred_gen"] is None
+        assert isinstance(r["generation"], str) and r["pred_gen"] in (None, 1, 2, 3, 4)
+        assert r["extraction"] == "lenient" and r["template"] == "belebele_num"
         assert 1 <= r["gold"] <= 4
 
 
@@ -88,7 +95,8 @@ def test_tables_are_not_constant_and_deltas_are_paired(demo_run):
     deltas = pd.read_csv(demo_run / "results" / "tables" / "deltas.csv")
     config = demo_config(demo_run)
     n_adapters = len(config["sources"]) * len(config["seeds"])
-    assert len(scores) == len(config["models"]) * (1 + n_adapters) * len(config["languages"])
+    n_cells = len(config["models"]) * (1 + n_adapters) * len(config["languages"])
+    assert len(scores) == n_cells * len(config["prompting"])
     assert len(deltas) == len(config["models"]) * n_adapters * len(config["languages"])
     assert scores["accuracy_loglik"].nunique() > 1
     assert (deltas["delta"] == deltas["ft_accuracy"] - deltas["base_accuracy"]).all()
@@ -156,7 +164,7 @@ def test_a_config_typo_stops_before_any_job(tmp_path):
 def test_an_unknown_language_stops_before_any_job(tmp_path):
     workdir = copy_workflow(tmp_path)
     config = workdir / "config" / "config.yaml"
-    config.write_text(config.read_text().replace("  - pes_Arab", "  - per_Arab"))
+    config.write_text(config.read_text().replace("  - tur_Latn", "  - tur_Latn\n  - per_Arab"))
     result = snakemake(workdir, "-n", check=False)
     assert result.returncode != 0
     assert (
