@@ -38,7 +38,8 @@ def prepare(workdir: Path, hidden: int, layers: int) -> None:
     from xlt.io import write_jsonl
     from xlt.modeling import local_model_ref
 
-    spec = DemoModelSpec("dense", hidden_size=hidden, num_layers=layers, pretrain_steps=20)
+    # Untrained weights: throughput does not depend on what the model knows.
+    spec = DemoModelSpec("dense", hidden_size=hidden, num_layers=layers, pretrain_steps=0)
     build_demo_model(sorted(DEMO.glob("*.jsonl")), spec, workdir / "model")
     local_model_ref("bench", workdir / "model").save(workdir / "model.json")
     split = make_split(read_belebele(DEMO / "eng_Latn.jsonl"), 16, 0, "eng_Latn")
@@ -222,6 +223,7 @@ def main() -> None:
         return
 
     started = time.perf_counter()
+    torch.set_num_threads(args.threads)
     workdir = Path(tempfile.mkdtemp(prefix="xlt-bench-ft-"))
     prepare(workdir, args.hidden, args.layers)
     tokens = timed_tokens(workdir, args.steps)

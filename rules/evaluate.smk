@@ -19,10 +19,6 @@ rule evaluate:
         max_new_tokens=lambda wildcards: config["evaluate"]["max_new_tokens"][wildcards.prompting],
         extraction=config["evaluate"]["extraction"],
         backend=lambda wildcards: config["models"][wildcards.model].get("backend", "hf"),
-        gpus=lambda wildcards: config["models"][wildcards.model]
-        .get("resources", {})
-        .get("evaluate", {})
-        .get("gpus", 0),
     threads: model_threads("evaluate")
     resources:
         **model_resources("evaluate"),

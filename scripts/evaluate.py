@@ -9,7 +9,10 @@ from xlt.provenance import write_provenance
 started = start_job(snakemake.log[0], snakemake.threads)
 wildcards = snakemake.wildcards
 adapter = snakemake.input.adapter or None
-settings = EvalSettings.from_params(snakemake.params, prompting=wildcards.prompting)
+# GPUs are a resource, not a param: rescheduling a model must not invalidate its cells.
+settings = EvalSettings.from_params(
+    snakemake.params, prompting=wildcards.prompting, gpus=int(snakemake.resources.get("gpu", 1))
+)
 cell = {
     "lang": wildcards.lang,
     "model": wildcards.model,

@@ -120,5 +120,5 @@ def test_vllm_backend_without_vllm_is_a_clear_error(tiny_model_ref, monkeypatch)
     from xlt.vllm_backend import VllmBackend, VllmUnavailableError
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # as on a machine without vllm
-    with pytest.raises(VllmUnavailableError, match="tiny-dense.*backend: hf"):
+    with pytest.raises(VllmUnavailableError, match=r"tiny-dense.*backend: hf"):
         VllmBackend(ModelRef.load(tiny_model_ref))

@@ -52,7 +52,7 @@ class EvalSettings:
             raise ValueError(f"prompting must be one of {PROMPTINGS}, got '{self.prompting}'.")
 
     @classmethod
-    def from_params(cls, params: Any, prompting: str = "direct") -> EvalSettings:
+    def from_params(cls, params: Any, prompting: str = "direct", gpus: int = 1) -> EvalSettings:
         """Build settings from Snakemake params (a mapping or an attribute object)."""
         get = params.get if hasattr(params, "get") else lambda k, d=None: getattr(params, k, d)
         return cls(
@@ -65,7 +65,7 @@ class EvalSettings:
             max_new_tokens=int(get("max_new_tokens", 8)),
             extraction=str(get("extraction", "lenient")),
             backend=str(get("backend", "hf")),
-            tensor_parallel_size=max(1, int(get("gpus", 1) or 1)),
+            tensor_parallel_size=max(1, gpus),
         )
 
     def record(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import re
 import shutil
@@ -366,12 +367,25 @@ def save_checkpoint(
         write_json(tmp / STATE_FILE, {"fingerprint": fingerprint, **asdict(progress)})
     accelerator.wait_for_everyone()
     if main:
+        _sync_files(tmp)
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
+        _sync_files(root)
         for old in _checkpoints(root)[KEEP_CHECKPOINTS:]:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def _sync_files(directory: Path) -> None:
+    """fsync the files of `directory` and the directory itself, so that a checkpoint that has
+    been renamed into place is on disk even if the node crashes right after."""
+    for path in [*(p for p in directory.iterdir() if p.is_file()), directory]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _checkpoints(root: Path) -> list[Path]:
@@ -383,7 +397,7 @@ def _checkpoints(root: Path) -> list[Path]:
 
 def latest_checkpoint(root: Path, fingerprint: str) -> Path | None:
     """The newest checkpoint of this very run, if any. Checkpoints of another run (other data,
-    settings or code) cannot be resumed: they are named in the log and ignored."""
+    settings or code) cannot be resumed: they are named in the log and passed over."""
     for path in _checkpoints(root):
         try:
             state = json.loads((path / STATE_FILE).read_text(encoding="utf-8"))
@@ -413,7 +427,7 @@ def load_checkpoint(
 
         options = StateDictOptions(full_state_dict=True, strict=False)
         weights = load_file(path / "adapter.safetensors")
-        missing = set(adapter_state_names(model)) - set(weights)
+        missing = set(_adapter_names(model)) - set(weights)
         if missing:
             raise ValueError(f"{path}: checkpoint lacks {len(missing)} adapter weights.")
         set_model_state_dict(model, weights, options=options)
@@ -426,7 +440,7 @@ def load_checkpoint(
     return Progress(**state)
 
 
-def adapter_state_names(model: Any) -> list[str]:
+def _adapter_names(model: Any) -> list[str]:
     """Names of the trainable parameters as the state-dict API names them (no wrapper prefix)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 

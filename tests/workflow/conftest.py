@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "profiles", "resources")
+WORKFLOW_FILES = (
+    "Snakefile",
+    "rules",
+    "scripts",
+    "config",
+    "profiles",
+    "resources",
+    "envs",
+    "report",
+    "slurm",
+)
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -31,7 +41,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=3600,
     )
     if check and result.returncode != 0:
         raise AssertionError(
