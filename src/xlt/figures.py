@@ -178,8 +178,12 @@ def base_vs_delta(seed_means: pd.DataFrame, out: str | Path) -> None:
     if not panels:
         raise ValueError("no deltas to draw: the tables have no fine-tuned or cot cells.")
     colour, marker = _style_maps(targets)
-    fig, axes = new_figure(1, len(panels), figsize=(5.2 * len(panels) + 2.2, 4.6), sharey=False)
-    for ax, (title, scale, frame, column) in zip(axes[0], panels, strict=True):
+    ncols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = new_figure(nrows, ncols, figsize=(5.4 * ncols + 2.2, 4.4 * nrows))
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, scale, frame, column) in zip(axes.flat, panels, strict=False):
         x = 100 * frame["base_accuracy"].to_numpy(dtype=float)
         y = 100 * frame[column].to_numpy(dtype=float)
         labels: dict[tuple[float, float], list[str]] = {}
@@ -307,68 +311,66 @@ def conditions(scores: pd.DataFrame) -> pd.Series:
 
 
 def accuracy_bars(scores: pd.DataFrame, out: str | Path) -> None:
-    """Per-language accuracy with 95% Wilson intervals for each condition, one row of panels
-    per model and one column per scale; fine-tuned bars pool the seeds (dots: single seeds).
+    """Per-language accuracy with 95% Wilson intervals for each condition, one panel per model
+    and scale; fine-tuned bars pool the seeds (dots: single seeds).
     """
     scores = scores.assign(condition=conditions(scores))
     models = list(dict.fromkeys(scores["model"]))
     scales = [s for s in ("loglik", "gen") if scores[f"accuracy_{s}"].notna().any()]
     langs = language_order(scores)
-    conds = sorted(scores["condition"].unique(), key=lambda c: (not c.startswith("base"), c))
+    conds = sorted(
+        scores["condition"].unique(),
+        key=lambda c: (not c.startswith("base/"), not c.endswith("/direct"), c),
+    )
     colours = colormaps["tab10"]
     width = 0.8 / len(conds)
+    panels = [(model, scale) for model in models for scale in scales]
     fig, axes = new_figure(
-        len(models),
-        len(scales),
-        figsize=(
-            max(7.0, 0.75 * len(langs) * len(conds) ** 0.5 + 3) * len(scales),
-            2.9 * len(models),
-        ),
+        len(panels),
+        1,
+        figsize=(max(8.0, 0.3 * len(langs) * len(conds) + 2.5), 2.6 * len(panels) + 0.8),
         sharey=True,
     )
-    for i, model in enumerate(models):
-        for j, scale in enumerate(scales):
-            ax = axes[i, j]
-            frame = scores[scores["model"] == model]
-            for k, cond in enumerate(conds):
-                xs, means, lows, highs = [], [], [], []
-                for x, lang in enumerate(langs):
-                    cell = frame[(frame["condition"] == cond) & (frame["lang"] == lang)]
-                    cell = cell[cell[f"accuracy_{scale}"].notna()]
-                    if cell.empty:
-                        continue
-                    correct = cell[f"correct_{scale}"].astype(float).sum()
-                    n = cell["n"].astype(float).sum()
-                    low, high = wilson_interval(int(correct), int(n))
-                    xs.append(x + (k - (len(conds) - 1) / 2) * width)
-                    means.append(correct / n)
-                    lows.append(correct / n - low)
-                    highs.append(high - correct / n)
-                    if len(cell) > 1:
-                        ax.scatter(
-                            [xs[-1]] * len(cell),
-                            cell[f"accuracy_{scale}"],
-                            s=6,
-                            color="black",
-                            zorder=4,
-                        )
-                if xs:
-                    ax.bar(
-                        xs,
-                        means,
-                        width,
-                        yerr=[lows, highs],
-                        capsize=2,
-                        color=colours(k % 10),
-                        label=cond,
-                        error_kw={"linewidth": 0.8},
+    for ax, (model, scale) in zip(axes[:, 0], panels, strict=True):
+        frame = scores[scores["model"] == model]
+        for k, cond in enumerate(conds):
+            xs, means, lows, highs = [], [], [], []
+            for x, lang in enumerate(langs):
+                cell = frame[(frame["condition"] == cond) & (frame["lang"] == lang)]
+                cell = cell[cell[f"accuracy_{scale}"].notna()]
+                if cell.empty:
+                    continue
+                correct = cell[f"correct_{scale}"].astype(float).sum()
+                n = cell["n"].astype(float).sum()
+                low, high = wilson_interval(int(correct), int(n))
+                xs.append(x + (k - (len(conds) - 1) / 2) * width)
+                means.append(correct / n)
+                lows.append(correct / n - low)
+                highs.append(high - correct / n)
+                if len(cell) > 1:
+                    ax.scatter(
+                        [xs[-1]] * len(cell),
+                        cell[f"accuracy_{scale}"],
+                        s=6,
+                        color="black",
+                        zorder=4,
                     )
-            ax.axhline(CHANCE, color="gray", linestyle=":", linewidth=0.8)
-            ax.set_xticks(range(len(langs)), langs, rotation=45, ha="right", fontsize=7)
-            ax.set_ylim(0, 1)
-            ax.set_title(f"{model}: {SCALE_NAMES[scale]}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel("accuracy")
+            if xs:
+                ax.bar(
+                    xs,
+                    means,
+                    width,
+                    yerr=[lows, highs],
+                    capsize=2,
+                    color=colours(k % 10),
+                    label=cond,
+                    error_kw={"linewidth": 0.8},
+                )
+        ax.axhline(CHANCE, color="gray", linestyle=":", linewidth=0.8)
+        ax.set_xticks(range(len(langs)), langs, rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{model}: {SCALE_NAMES[scale]}", fontsize=9)
+        ax.set_ylabel("accuracy")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(
         handles,

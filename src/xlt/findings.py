@@ -39,6 +39,8 @@ def interval(low: float, high: float, scale: float = 100.0, digits: int = 1) -> 
 
 def p_text(p: float) -> str:
     """A p-value to two significant digits (p < 0.001 below that)."""
+    if not math.isfinite(p):
+        return "p not defined"
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
@@ -75,20 +77,19 @@ def did_sentence(row: pd.Series, label: str, alpha: float) -> str:
 def model_sentence(row: pd.Series) -> str:
     """One regression or mixed-model term in words."""
     if not _finite(row, "estimate"):
-        return f"`{row['formula']}`: {row['note']}."
+        return str(row["note"]).rstrip(".")
+    bounded = _finite(row, "ci_low", "ci_high")
     if row["units"] == "log-odds":
-        value = (
-            f"{_num(row['estimate'], 2)} log-odds {interval(row['ci_low'], row['ci_high'], 1, 2)}"
-        )
+        span = f" {interval(row['ci_low'], row['ci_high'], 1, 2)}" if bounded else ""
+        value = f"{_num(row['estimate'], 2)} log-odds{span}"
     elif row["units"] == "slope":
-        value = (
-            f"{_num(row['estimate'], 2)} pp per pp of base accuracy "
-            f"{interval(row['ci_low'], row['ci_high'], 1, 2)}"
-        )
+        span = f" {interval(row['ci_low'], row['ci_high'], 1, 2)}" if bounded else ""
+        value = f"{_num(row['estimate'], 2)} pp per pp of base accuracy{span}"
     else:
-        value = f"{pp(row['estimate'])} {interval(row['ci_low'], row['ci_high'])}"
-    note = f" ({row['note']})" if isinstance(row["note"], str) and row["note"] else ""
-    return f"{row['term']}: {value}, {p_text(row['p_value'])}{note}"
+        span = f" {interval(row['ci_low'], row['ci_high'])}" if bounded else ""
+        value = f"{pp(row['estimate'])}{span}"
+    test = f", {p_text(row['p_value'])}" if _finite(row, "p_value") else ""
+    return f"{row['term']}: {value}{test}"
 
 
 def _langs(text: Any) -> str:
@@ -110,27 +111,33 @@ def contrast_section(frame: pd.DataFrame, alpha: float) -> list[str]:
     pooled = did[did["level"] == "pooled"]
     if not pooled.empty:
         row = pooled.iloc[0]
+        seeds = f"{int(row['n_seeds'])} seed(s) per adapter, " if row["contrast"] == "ft" else ""
         lines.append(
             f"Semitic targets: {_langs(row['semitic_langs'])}; controls: "
             f"{_langs(row['control_langs'])}; excluded (source languages): "
             f"{_langs(row['excluded_langs'])}. {int(row['n_items'])} questions, "
-            f"{int(row['n_seeds'])} seed(s) per adapter, {int(row['n_models'])} model(s)."
+            f"{seeds}{int(row['n_models'])} model(s)."
         )
         lines += ["", f"- **{did_sentence(row, 'Semitic-specific transfer (pooled)', alpha)}**"]
+    models = did[did["level"] == "model"]
     for row in did[did["level"] == "band"].to_dict("records"):
         row = pd.Series(row)
-        members = _langs(row["models"]) if isinstance(row["models"], str) else "no models"
-        lines.append(f"- {did_sentence(row, f'{row.unit} band ({members})', alpha)}")
-    for row in did[did["level"] == "model"].to_dict("records"):
-        row = pd.Series(row)
-        lines.append(f"- {did_sentence(row, f'{row.unit} ({row.band} band)', alpha)}")
-    for level in ("pooled", "band"):
-        fitted = frame[(frame["level"] == level) & (frame["method"] != "did")]
-        for (unit, method), terms in fitted.groupby(["unit", "method"], sort=False):
-            what = "Regression of the cell delta" if method == "ols" else "Item-level mixed model"
-            formula = terms.iloc[0]["formula"]
-            parts = "; ".join(model_sentence(t) for _, t in terms.iterrows())
-            lines.append(f"- {what} ({level} {unit}, `{formula}`): {parts}.")
+        members = str(row["models"]).split(";") if isinstance(row["models"], str) else []
+        label = f"{row.unit} band ({', '.join(members) or 'no models'})"
+        lines.append(f"- {did_sentence(row, label, alpha)}")
+        if len(members) > 1:
+            for member in models[models["unit"].isin(members)].to_dict("records"):
+                member = pd.Series(member)
+                lines.append(f"  - {did_sentence(member, str(member.unit), alpha)}")
+    fitted = frame[(frame["level"] == "pooled") & (frame["method"] != "did")]
+    for method, terms in fitted.groupby("method", sort=False):
+        what = "Regression of the cell delta" if method == "ols" else "Item-level mixed model"
+        parts = "; ".join(model_sentence(t) for _, t in terms.iterrows())
+        notes = sorted({str(n).rstrip(".") for n in terms["note"] if isinstance(n, str) and n})
+        noted = f" ({'; '.join(notes)})" if notes and _finite(terms.iloc[0], "estimate") else ""
+        lines.append(f"- {what} (`{terms.iloc[0]['formula']}`): {parts}{noted}.")
+    if not fitted.empty:
+        lines.append("- Per-band regressions and mixed models: transfer.csv (level = band).")
     slope = frame[
         (frame["level"] == "pooled")
         & (frame["method"] == "ols")
@@ -140,11 +147,11 @@ def contrast_section(frame: pd.DataFrame, alpha: float) -> list[str]:
         s = slope.iloc[0]
         if s["ci_high"] < 0:
             lines.append(
-                f"- Cells with weaker baselines gain more from {name} (slope < 0; part of any "
-                "negative slope is regression to the mean, see below)."
+                f"- The {name} gain falls as base accuracy rises (slope < 0); part or all of "
+                "that can be regression to the mean (see below)."
             )
         elif s["ci_low"] > 0:
-            lines.append(f"- Cells with stronger baselines gain more from {name} (slope > 0).")
+            lines.append(f"- The {name} gain rises with base accuracy (slope > 0).")
         else:
             lines.append(f"- The {name} gain shows no clear relation to base accuracy.")
     return [*lines, ""]

@@ -312,23 +312,20 @@ def ols_transfer(cells: pd.DataFrame, level: float = 0.95) -> list[ModelTerm]:
         note = f"not fitted: {len(cells)} cells are too few or lack a Semitic/control contrast"
         return [ModelTerm("semitic", *[math.nan] * 4, formula, len(cells), note)]
     ci = fit.conf_int(alpha=1 - level)
+    n = int(fit.nobs)
     exact = fit.ssr <= 1e-12 * max(1.0, float(((data["delta"] - data["delta"].mean()) ** 2).sum()))
-    note = "exact fit: no residual variance, so the intervals are degenerate" if exact else ""
     out = []
     for term in ("semitic", "base_accuracy", "same_script"):
-        if term in fit.params.index:
-            out.append(
-                ModelTerm(
-                    term,
-                    float(fit.params[term]),
-                    float(ci.loc[term, 0]),
-                    float(ci.loc[term, 1]),
-                    float(fit.pvalues[term]),
-                    formula,
-                    int(fit.nobs),
-                    note,
-                )
-            )
+        if term not in fit.params.index:
+            continue
+        if exact:  # no residual variance: the coefficient is exact, its test is undefined
+            value = round(float(fit.params[term]), 9) + 0.0
+            note = "exact fit: no residual variance, so no interval or test"
+            out.append(ModelTerm(term, value, math.nan, math.nan, math.nan, formula, n, note))
+            continue
+        low, high = float(ci.loc[term, 0]), float(ci.loc[term, 1])
+        p = float(fit.pvalues[term])
+        out.append(ModelTerm(term, float(fit.params[term]), low, high, p, formula, n))
     return out
 
 

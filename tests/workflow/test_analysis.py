@@ -76,7 +76,7 @@ def test_explain_follows_a_transfer_row(demo_run, monkeypatch, capsys):
 
 
 def test_the_analysis_runs_on_a_tree_made_elsewhere(demo_run, tmp_path):
-    workdir = with_captions(copy_workflow(tmp_path / "wf"))
+    workdir = with_captions(copy_workflow(tmp_path))
     shutil.copytree(demo_run / "results" / "predictions", workdir / "external" / "predictions")
     config = workdir / "config" / "config.yaml"
     data = yaml.safe_load(config.read_text())
