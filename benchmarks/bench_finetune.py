@@ -127,6 +127,7 @@ def run_bare(workdir: Path, steps: int, out: Path) -> StepClock:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_pretrained(ref.load_from, dtype=torch.float32).to(device)
+    model.config.use_cache = False  # as xlt: no KV cache in training
     config = LoraConfig(
         r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
         target_modules=lora.target_modules, task_type="CAUSAL_LM",

@@ -16,7 +16,7 @@ draw = {
     "ft_vs_cot": lambda out: figures.ft_vs_cot(seed_means, correlations, out),
 }
 for name, make in draw.items():
-    if name not in snakemake.output.keys():
+    if name not in snakemake.output.keys():  # noqa: SIM118 (a Namedlist: `in` tests values)
         continue
     make(snakemake.output[name])
     write_provenance(
