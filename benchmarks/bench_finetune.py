@@ -225,15 +225,17 @@ def main() -> None:
 
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
-    workdir = Path(tempfile.mkdtemp(prefix="xlt-bench-ft-"))
-    prepare(workdir, args.hidden, args.layers)
-    tokens = timed_tokens(workdir, args.steps)
-    best: dict[str, dict[str, float]] = {}
-    for repeat in range(args.repeats):
-        for name in ("xlt", "bare"):
-            figures = measure(name, args, workdir, workdir / f"{name}-{repeat}")
-            if name not in best or figures["loop_seconds"] < best[name]["loop_seconds"]:
-                best[name] = figures
+    with tempfile.TemporaryDirectory(prefix="xlt-bench-ft-") as tmp:
+        workdir = Path(tmp)
+        prepare(workdir, args.hidden, args.layers)
+        tokens = timed_tokens(workdir, args.steps)
+        best: dict[str, dict[str, float]] = {}
+        for repeat in range(args.repeats):
+            for name in ("xlt", "bare"):
+                figures = measure(name, args, workdir, workdir / f"{name}-{repeat}")
+                if name not in best or figures["loop_seconds"] < best[name]["loop_seconds"]:
+                    best[name] = figures
+        difference = same_adapter(workdir / "xlt-0", workdir / "bare-0")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     memory = "peak GPU MiB" if torch.cuda.is_available() else "peak RSS MiB"
     print(
@@ -252,7 +254,6 @@ def main() -> None:
     memory_ratio = best["xlt"]["peak_mb"] / best["bare"]["peak_mb"]
     print(f"xlt / bare PEFT tokens/s = {ratio:.2f}")
     print(f"xlt / bare PEFT peak memory = {memory_ratio:.2f}")
-    difference = same_adapter(workdir / "xlt-0", workdir / "bare-0")
     print(f"adapters: max |xlt - bare| = {difference:.3g} (0 = bitwise identical)")
     print(f"benchmark wall time {time.perf_counter() - started:.0f} s")
 

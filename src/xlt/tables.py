@@ -349,7 +349,7 @@ def paired_stats(
         "n": len(shared),
         "reference_accuracy": float(ref.mean()),
         "treated_accuracy": float(matrix.mean()),
-        "delta": float(diff.mean()),
+        "delta": float(matrix.mean()) - float(ref.mean()),  # = mean(diff), by construction
         "ci_low": low,
         "ci_high": high,
     }

@@ -20,6 +20,7 @@ WORKFLOW_FILES = (
     "envs",
     "report",
     "slurm",
+    "accelerate",
 )
 
 

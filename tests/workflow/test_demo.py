@@ -97,9 +97,12 @@ def test_tables_are_not_constant_and_deltas_are_paired(demo_run):
     n_adapters = len(config["sources"]) * len(config["seeds"])
     n_cells = len(config["models"]) * (1 + n_adapters) * len(config["languages"])
     assert len(scores) == n_cells * len(config["prompting"])
-    assert len(deltas) == len(config["models"]) * n_adapters * len(config["languages"])
+    n_scales = deltas["scale"].nunique()
+    assert set(deltas["scale"]) == {"loglik", "gen"}
+    assert len(deltas) == len(config["models"]) * n_adapters * len(config["languages"]) * n_scales
     assert scores["accuracy_loglik"].nunique() > 1
-    assert (deltas["delta"] == deltas["ft_accuracy"] - deltas["base_accuracy"]).all()
+    expected = deltas["ft_accuracy"] - deltas["base_accuracy"]
+    assert ((deltas["delta"] - expected).abs() < 1e-5).all()
     semitic = set(deltas.loc[deltas["group"] == "semitic", "lang"])
     assert {"heb_Hebr", "amh_Ethi", "mlt_Latn"} <= semitic
     assert "eng_Latn" in set(deltas.loc[deltas["group"] == "control", "lang"])
