@@ -21,5 +21,5 @@ include: "rules/analysis.smk"
 
 rule all:
     input:
-        get_final_output(),
+        ANALYSIS_OUTPUTS,
     default_target: True

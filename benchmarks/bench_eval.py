@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from xlt.data import read_belebele
-from xlt.demo_models import DemoModelSpec, build_demo_model
-from xlt.evaluate import EvalSettings, predict_direct
-from xlt.modeling import load_model, load_tokenizer, local_model_ref
+from xlt.data.belebele import read_belebele
+from xlt.evaluate.cell import EvalSettings, predict_direct
+from xlt.evaluate.scoring import build_requests, left_pad, position_ids, score_options
+from xlt.models.demo import DemoModelSpec, build_demo_model
+from xlt.models.loading import load_model, load_tokenizer, local_model_ref
 from xlt.prompts import answer_continuation, load_templates
-from xlt.scoring import build_requests, left_pad, position_ids, score_options
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "resources" / "demo" / "belebele"

@@ -1,4 +1,4 @@
-"""Fine-tuning throughput and peak memory: `xlt.finetune` against a bare PEFT training loop.
+"""Fine-tuning throughput and peak memory: `xlt.train.lora` against a bare PEFT training loop.
 
 Both train the same LoRA adapter on the same model and the same batches (the demo's Arabic
 train items, in xlt's order), each run in its own process so that peak memory is its own:
@@ -33,10 +33,10 @@ SEED = 0
 
 def prepare(workdir: Path, hidden: int, layers: int) -> None:
     """Build a demo model and the Arabic train files, as the workflow does."""
-    from xlt.data import make_split, read_belebele, split_language
-    from xlt.demo_models import DemoModelSpec, build_demo_model
+    from xlt.data.belebele import make_split, read_belebele, split_language
     from xlt.io import write_jsonl
-    from xlt.modeling import local_model_ref
+    from xlt.models.demo import DemoModelSpec, build_demo_model
+    from xlt.models.loading import local_model_ref
 
     # Untrained weights: throughput does not depend on what the model knows.
     spec = DemoModelSpec("dense", hidden_size=hidden, num_layers=layers, pretrain_steps=0)
@@ -51,8 +51,8 @@ def prepare(workdir: Path, hidden: int, layers: int) -> None:
 
 def settings(steps: int, checkpoint_every: int | None) -> tuple[Any, Any, Any]:
     """The template, LoRA and train settings both runs share (the demo's)."""
-    from xlt.finetune import LoraSettings, TrainSettings
     from xlt.prompts import load_templates
+    from xlt.train.lora import LoraSettings, TrainSettings
 
     template = load_templates(REPO / "config" / "templates.yaml")[TEMPLATE_ID]
     train = TrainSettings(
@@ -92,7 +92,7 @@ class StepClock:
 
 def run_xlt(workdir: Path, steps: int, checkpoint_every: int | None, out: Path) -> StepClock:
     """xlt's own code path: `finetune()`, as the rule calls it."""
-    from xlt.finetune import finetune
+    from xlt.train.lora import finetune
 
     template, lora, train = settings(steps, checkpoint_every)
     clock = StepClock()
@@ -109,9 +109,9 @@ def run_bare(workdir: Path, steps: int, out: Path) -> StepClock:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, get_linear_schedule_with_warmup
 
-    from xlt.data import read_items
-    from xlt.finetune import collate, step_batch, training_example
-    from xlt.modeling import ModelRef, load_tokenizer
+    from xlt.data.belebele import read_items
+    from xlt.models.loading import ModelRef, load_tokenizer
+    from xlt.train.lora import collate, step_batch, training_example
 
     template, lora, train = settings(steps, None)
     ref = ModelRef.load(workdir / "model.json")
@@ -152,9 +152,9 @@ def run_bare(workdir: Path, steps: int, out: Path) -> StepClock:
 
 def timed_tokens(workdir: Path, steps: int) -> int:
     """Tokens in steps 2..N (the timed ones); the same batches in both runs."""
-    from xlt.data import read_items
-    from xlt.finetune import step_batch, training_example
-    from xlt.modeling import ModelRef, load_tokenizer
+    from xlt.data.belebele import read_items
+    from xlt.models.loading import ModelRef, load_tokenizer
+    from xlt.train.lora import step_batch, training_example
 
     template, _, _ = settings(steps, None)
     tokenizer = load_tokenizer(ModelRef.load(workdir / "model.json"))

@@ -4,38 +4,8 @@
 # - this workflow's own cells, results/predictions/... (the default);
 # - a predictions tree made elsewhere, `analysis.predictions_dir: <dir>` in the config
 #   (e.g. filled with `xlt import-lm-eval ... --out <dir>`): the cells are the files found
-#   there, `<dir>/<model>/<weights>/<prompting>/<lang>.jsonl`, no rule can rebuild them, and
-#   `snakemake` runs these rules only (tables, transfer, figures, findings).
-import os
-
-from xlt.tables import AnalysisSettings, Study, find_cells
-
-
-ANALYSIS = AnalysisSettings.from_config(config)
-STUDY = vars(Study.from_config(config))  # sources and model facts, as rule params
-EXTERNAL = ANALYSIS.predictions_dir is not None
-ANALYSIS_CELLS = find_cells(ANALYSIS.predictions_dir) if EXTERNAL else cells()
-ANALYSIS_PREDICTIONS = (
-    [os.path.join(ANALYSIS.predictions_dir, m, w, p, f"{l}.jsonl") for m, w, p, l in ANALYSIS_CELLS]
-    if EXTERNAL
-    else get_prediction_files()
-)
-# Score files of the workflow's own cells; an external tree's metrics are computed by `tables`.
-ANALYSIS_SCORES = [] if EXTERNAL else get_score_files()
-
-# Deltas need fine-tuned or cot cells; the FT-vs-CoT figure needs both.
-HAS_FT = any(w != "base" for _, w, _, _ in ANALYSIS_CELLS)
-HAS_COT = any(w == "base" and p == "cot" for _, w, p, _ in ANALYSIS_CELLS)
-FIGURES = [
-    "accuracy",
-    *(["delta_heatmap", "base_vs_delta"] if HAS_FT or HAS_COT else []),
-    *(["ft_vs_cot"] if HAS_FT and HAS_COT else []),
-]
-FIGURE_FILES = {name: f"results/figures/{name}.png" for name in FIGURES}
-FIGURE_OUTPUTS = {
-    **{n: report(f, f"../report/fig_{n}.rst", category="Figures") for n, f in FIGURE_FILES.items()},
-    **{f"{n}_prov": f"{f}.prov.json" for n, f in FIGURE_FILES.items()},
-}
+#   there, no rule can rebuild them, and `snakemake` runs these rules only.
+FIGURE_FILES = {name: f"results/figures/{name}.png" for name in STUDY.figures()}
 ANALYSIS_OUTPUTS = [
     *(
         f"results/tables/{name}.csv"
@@ -48,8 +18,7 @@ ANALYSIS_OUTPUTS = [
 
 rule tables:
     input:
-        scores=ANALYSIS_SCORES,
-        predictions=ANALYSIS_PREDICTIONS,
+        predictions=STUDY.analysis_predictions(),
     output:
         scores=report(
             "results/tables/scores.csv", caption="../report/scores.rst", category="Tables"
@@ -70,8 +39,8 @@ rule tables:
     log:
         "logs/analysis/tables.log",
     params:
-        analysis=ANALYSIS.as_record(),
-        study=STUDY,
+        analysis=STUDY.analysis.as_record(),
+        study=STUDY.facts().as_record(),
     localrule: True
     conda:
         "../envs/xlt.yaml"
@@ -96,8 +65,8 @@ rule transfer:
     log:
         "logs/analysis/transfer.log",
     params:
-        analysis=ANALYSIS.as_record(),
-        study=STUDY,
+        analysis=STUDY.analysis.as_record(),
+        study=STUDY.facts().as_record(),
     localrule: True
     conda:
         "../envs/xlt.yaml"
@@ -111,7 +80,11 @@ rule figures:
         seed_means="results/tables/deltas_seed_mean.csv",
         ft_vs_cot="results/tables/ft_vs_cot.csv",
     output:
-        **FIGURE_OUTPUTS,
+        **{
+            name: report(path, f"../report/fig_{name}.rst", category="Figures")
+            for name, path in FIGURE_FILES.items()
+        },
+        **{f"{name}_prov": f"{path}.prov.json" for name, path in FIGURE_FILES.items()},
     log:
         "logs/analysis/figures.log",
     localrule: True
@@ -134,7 +107,7 @@ rule findings:
     log:
         "logs/analysis/findings.log",
     params:
-        alpha=ANALYSIS.alpha,
+        alpha=STUDY.analysis.alpha,
     localrule: True
     conda:
         "../envs/xlt.yaml"

@@ -1,6 +1,6 @@
 rule download_belebele:
     output:
-        "results/raw/belebele/{lang}.jsonl",
+        RAW_HUB_DATA,
     log:
         "logs/download_belebele/{lang}.log",
     params:
@@ -15,10 +15,10 @@ rule download_belebele:
 
 rule split:
     input:
-        reference=raw_data_file(config["data"]["reference"]),
+        reference=STUDY.raw_data(config["data"]["reference"]),
     output:
-        split="results/data/split.json",
-        prov="results/data/split.json.prov.json",
+        split=SPLIT,
+        prov=f"{SPLIT}.prov.json",
     log:
         "logs/split.log",
     params:
@@ -34,13 +34,13 @@ rule split:
 
 rule prepare_data:
     input:
-        raw=get_raw_data,
-        split="results/data/split.json",
+        raw=lambda wildcards: STUDY.raw_data(wildcards.lang),
+        split=SPLIT,
     output:
-        train="results/data/{lang}/train.jsonl",
-        test="results/data/{lang}/test.jsonl",
-        train_prov="results/data/{lang}/train.jsonl.prov.json",
-        test_prov="results/data/{lang}/test.jsonl.prov.json",
+        train=DATA.format(lang="{lang}", split="train"),
+        test=DATA.format(lang="{lang}", split="test"),
+        train_prov=DATA.format(lang="{lang}", split="train") + ".prov.json",
+        test_prov=DATA.format(lang="{lang}", split="test") + ".prov.json",
     log:
         "logs/prepare_data/{lang}.log",
     localrule: True

@@ -1,25 +1,20 @@
+# One predictions file per cell (model × weights × prompting × language). Its metrics are
+# computed by the analysis (rule tables) from this file alone.
+
+
 rule evaluate:
     input:
-        data="results/data/{lang}/test.jsonl",
-        model=get_model_marker,
-        adapter=get_adapter,
+        data=DATA.format(lang="{lang}", split="test"),
+        model=MODEL_MARKER,
+        adapter=lambda wildcards: STUDY.adapter(wildcards.model, wildcards.weights),
     output:
-        predictions="results/predictions/{model}/{weights}/{prompting}/{lang}.jsonl",
-        prov="results/predictions/{model}/{weights}/{prompting}/{lang}.jsonl.prov.json",
+        predictions=PREDICTIONS,
+        prov=f"{PREDICTIONS}.prov.json",
     log:
-        "logs/evaluate/{model}/{weights}/{prompting}/{lang}.log",
+        EVAL_LOG,
     params:
-        template=lambda wildcards: get_template(wildcards.prompting),
-        chat=lambda wildcards: config["models"][wildcards.model]["chat"],
-        dtype=lambda wildcards: config["models"][wildcards.model].get("dtype", "auto"),
-        batch_size=lambda wildcards: config["models"][wildcards.model].get(
-            "eval_batch_size", config["evaluate"].get("batch_size", 8)
-        ),
-        max_length=config["evaluate"].get("max_length"),
-        max_new_tokens=lambda wildcards: config["evaluate"]["max_new_tokens"][wildcards.prompting],
-        extraction=config["evaluate"]["extraction"],
-        backend=lambda wildcards: config["models"][wildcards.model].get("backend", "hf"),
-    threads: model_threads("evaluate")
+        settings=lambda wildcards: STUDY.eval_params(wildcards.model, wildcards.prompting),
+    threads: lambda wildcards: STUDY.threads(wildcards.model, "evaluate")
     resources:
         **model_resources("evaluate"),
     group:
@@ -28,18 +23,3 @@ rule evaluate:
         "../envs/xlt.yaml"
     script:
         "../scripts/evaluate.py"
-
-
-rule score:
-    input:
-        predictions="results/predictions/{model}/{weights}/{prompting}/{lang}.jsonl",
-    output:
-        scores="results/scores/{model}/{weights}/{prompting}/{lang}.json",
-        prov="results/scores/{model}/{weights}/{prompting}/{lang}.json.prov.json",
-    log:
-        "logs/score/{model}/{weights}/{prompting}/{lang}.log",
-    localrule: True
-    conda:
-        "../envs/xlt.yaml"
-    script:
-        "../scripts/score.py"

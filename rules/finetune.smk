@@ -7,26 +7,19 @@
 
 rule finetune:
     input:
-        model=get_model_marker,
-        train=get_source_train,
-        split="results/data/split.json",
+        model=MODEL_MARKER,
+        train=lambda wildcards: STUDY.source_train(wildcards.weights),
+        split=SPLIT,
     output:
-        adapter=protected(directory("results/adapters/{model}/{weights}")),
-        prov="results/adapters/{model}/{weights}.prov.json",
+        adapter=protected(directory(ADAPTER)),
+        prov=f"{ADAPTER}.prov.json",
     log:
-        "logs/finetune/{model}/{weights}.log",
+        FINETUNE_LOG,
     params:
-        lora=lambda wildcards: model_setting(config, wildcards.model, "lora"),
-        train=lambda wildcards: model_setting(config, wildcards.model, "train"),
-        quantization=lambda wildcards: config["models"][wildcards.model].get(
-            "quantization", "none"
-        ),
-        seed=lambda wildcards: parse_weights(wildcards.weights)[1],
-        template=get_template("direct"),
-        chat=lambda wildcards: config["models"][wildcards.model]["chat"],
+        settings=lambda wildcards: STUDY.finetune_params(wildcards.model, wildcards.weights),
     wildcard_constraints:
-        weights=r"ft-[a-z0-9]+-s[0-9]+",
-    threads: model_threads("finetune")
+        weights=ADAPTER_NAME,
+    threads: lambda wildcards: STUDY.threads(wildcards.model, "finetune")
     resources:
         **model_resources("finetune"),
     conda:

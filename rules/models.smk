@@ -1,19 +1,23 @@
+# Every model has a marker, results/models/{model}.json (where to load it from, which revision):
+# the one model input of every later rule. How the marker is made depends on the model's origin.
+
+
 rule build_demo_model:
     input:
         corpus=lambda wildcards: [
-            raw_data_file(lang) for lang in config["models"][wildcards.model]["build"]["corpus"]
+            STUDY.raw_data(lang) for lang in STUDY.models[wildcards.model].build["corpus"]
         ],
     output:
-        model=directory("results/models/{model}"),
-        marker="results/models/{model}.json",
-        prov="results/models/{model}.json.prov.json",
+        model=directory(MODEL_DIR),
+        marker=MODEL_MARKER,
+        prov=f"{MODEL_MARKER}.prov.json",
     log:
         "logs/build_demo_model/{model}.log",
     params:
-        spec=lambda wildcards: config["models"][wildcards.model]["build"],
-        chat=lambda wildcards: config["models"][wildcards.model]["chat"],
+        spec=lambda wildcards: STUDY.models[wildcards.model].build,
+        chat=lambda wildcards: STUDY.models[wildcards.model].chat,
     wildcard_constraints:
-        model=alternatives(DEMO_MODELS),
+        model=alternatives(STUDY.models_from("build")),
     threads: 2
     conda:
         "../envs/xlt.yaml"
@@ -23,15 +27,15 @@ rule build_demo_model:
 
 rule download_model:
     output:
-        marker="results/models/{model}.json",
-        prov="results/models/{model}.json.prov.json",
+        marker=MODEL_MARKER,
+        prov=f"{MODEL_MARKER}.prov.json",
     log:
         "logs/download_model/{model}.log",
     params:
-        hub_id=lambda wildcards: config["models"][wildcards.model]["hub_id"],
-        revision=lambda wildcards: config["models"][wildcards.model].get("revision"),
+        hub_id=lambda wildcards: STUDY.models[wildcards.model].hub_id,
+        revision=lambda wildcards: STUDY.models[wildcards.model].revision,
     wildcard_constraints:
-        model=alternatives(HUB_MODELS),
+        model=alternatives(STUDY.models_from("hub_id")),
     localrule: True
     conda:
         "../envs/xlt.yaml"

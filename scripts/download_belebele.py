@@ -1,13 +1,13 @@
 """Rule download_belebele: one language of Belebele from the hub into a local JSONL file."""
 
-from xlt.data import load_belebele_hub
+from xlt.data.belebele import load_belebele_hub
 from xlt.io import write_jsonl
-from xlt.jobs import start_job
+from xlt.jobs import run_job
 
-start_job(snakemake.log[0])
-rows = load_belebele_hub(
-    snakemake.wildcards.lang,
-    revision=snakemake.params.revision,
-    dataset=snakemake.params.dataset,
-)
-write_jsonl(snakemake.output[0], rows)
+with run_job(snakemake, torch_threads=False):
+    rows = load_belebele_hub(
+        snakemake.wildcards.lang,
+        revision=snakemake.params.revision,
+        dataset=snakemake.params.dataset,
+    )
+    write_jsonl(snakemake.output[0], rows)

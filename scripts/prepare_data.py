@@ -2,25 +2,22 @@
 
 import logging
 
-from xlt.data import Split, read_belebele, write_language
-from xlt.jobs import start_job
-from xlt.provenance import write_provenance
+from xlt.data.belebele import Split, read_belebele, write_language
+from xlt.jobs import run_job
 
-started = start_job(snakemake.log[0])
-lang = snakemake.wildcards.lang
-n_train, n_test = write_language(
-    read_belebele(snakemake.input.raw),
-    Split.load(snakemake.input.split),
-    lang,
-    snakemake.output.train,
-    snakemake.output.test,
-)
-logging.getLogger("xlt").info("%s: %d train, %d test items", lang, n_train, n_test)
-for output in (snakemake.output.train, snakemake.output.test):
-    write_provenance(
-        output,
-        rule="prepare_data",
-        inputs={"raw": snakemake.input.raw, "split": snakemake.input.split},
-        params={"lang": lang},
-        started=started,
+with run_job(snakemake, torch_threads=False) as job:
+    lang = snakemake.wildcards.lang
+    n_train, n_test = write_language(
+        read_belebele(snakemake.input.raw),
+        Split.load(snakemake.input.split),
+        lang,
+        snakemake.output.train,
+        snakemake.output.test,
     )
+    logging.getLogger("xlt").info("%s: %d train, %d test items", lang, n_train, n_test)
+    for output in (snakemake.output.train, snakemake.output.test):
+        job.record(
+            output,
+            inputs={"raw": snakemake.input.raw, "split": snakemake.input.split},
+            params={"lang": lang},
+        )

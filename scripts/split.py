@@ -2,26 +2,21 @@
 
 import logging
 
-from xlt.data import make_split, read_belebele
-from xlt.jobs import start_job
-from xlt.provenance import write_provenance
+from xlt.data.belebele import make_split, read_belebele
+from xlt.jobs import run_job
 
-started = start_job(snakemake.log[0])
-params = dict(snakemake.params.items())
-split = make_split(
-    read_belebele(snakemake.input.reference),
-    n_test=params["n_test"],
-    seed=params["seed"],
-    reference=params["reference"],
-)
-split.save(snakemake.output.split)
-logging.getLogger("xlt").info(
-    "held out %d items from %d passages", len(split.test_ids), len(split.test_links)
-)
-write_provenance(
-    snakemake.output.split,
-    rule="split",
-    inputs={"reference": snakemake.input.reference},
-    params=params,
-    started=started,
-)
+with run_job(snakemake, torch_threads=False) as job:
+    params = dict(snakemake.params.items())
+    split = make_split(
+        read_belebele(snakemake.input.reference),
+        n_test=params["n_test"],
+        seed=params["seed"],
+        reference=params["reference"],
+    )
+    split.save(snakemake.output.split)
+    logging.getLogger("xlt").info(
+        "held out %d items from %d passages", len(split.test_ids), len(split.test_links)
+    )
+    job.record(
+        snakemake.output.split, inputs={"reference": snakemake.input.reference}, params=params
+    )

@@ -1,39 +1,30 @@
-"""Rule tables: scores, items, deltas (per seed) and deltas_seed_mean, from the cells' files."""
+"""Rule tables: scores, items, deltas (per seed) and deltas_seed_mean, from the predictions."""
 
-from xlt.jobs import start_job
-from xlt.provenance import write_provenance
-from xlt.tables import (
-    AnalysisSettings,
-    Study,
-    cells_from_files,
-    deltas_table,
-    items_table,
-    scores_table,
-    seed_mean_table,
-    write_table,
-)
+from xlt.analysis.cells import items_table, load_cells, scores_table
+from xlt.analysis.paired import deltas_table, seed_mean_table
+from xlt.analysis.settings import AnalysisSettings
+from xlt.analysis.tables import write_table
+from xlt.jobs import run_job
+from xlt.study import StudyFacts
 
 OUTPUT_KEYS = {"items": "item_table"}  # `items` is a reserved name in Snakemake
 
-started = start_job(snakemake.log[0])
-settings = AnalysisSettings(**snakemake.params.analysis)
-study = Study(**snakemake.params.study)
-cells = cells_from_files(snakemake.input.predictions, snakemake.input.scores)
-items = items_table(cells)
-tables = {
-    "scores": scores_table(cells, study),
-    "items": items,
-    "deltas": deltas_table(items, study, settings),
-    "deltas_seed_mean": seed_mean_table(items, study, settings),
-}
-inputs = {"scores": list(snakemake.input.scores), "predictions": list(snakemake.input.predictions)}
-for name, frame in tables.items():
-    output = snakemake.output[OUTPUT_KEYS.get(name, name)]
-    write_table(frame, output)
-    write_provenance(
-        output,
-        rule="tables",
-        inputs=inputs,
-        params={"analysis": settings.as_record(), "study": snakemake.params.study},
-        started=started,
-    )
+with run_job(snakemake, torch_threads=False) as job:
+    settings = AnalysisSettings(**snakemake.params.analysis)
+    study = StudyFacts(**snakemake.params.study)
+    cells = load_cells(snakemake.input.predictions)
+    items = items_table(cells)
+    tables = {
+        "scores": scores_table(cells, study),
+        "items": items,
+        "deltas": deltas_table(items, study, settings),
+        "deltas_seed_mean": seed_mean_table(items, study, settings),
+    }
+    for name, frame in tables.items():
+        output = snakemake.output[OUTPUT_KEYS.get(name, name)]
+        write_table(frame, output)
+        job.record(
+            output,
+            inputs={"predictions": list(snakemake.input.predictions)},
+            params={"analysis": settings.as_record(), "study": snakemake.params.study},
+        )

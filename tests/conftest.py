@@ -1,52 +1,17 @@
-"""Shared fixtures: small Belebele-style data written per test, and one tiny model per session."""
+"""Shared fixtures: one tiny model per session (helpers live in tests/support/)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-DEMO_DATA = REPO / "resources" / "demo" / "belebele"
-
-
-def belebele_row(link: str, qnum: int, gold: int, lang: str = "eng_Latn") -> dict:
-    """A valid Belebele row with distinguishable text."""
-    return {
-        "link": link,
-        "question_number": qnum,
-        "flores_passage": f"Passage {link} in {lang}. The river is long and the market is busy.",
-        "question": f"Question {qnum} about {link}?",
-        "mc_answer1": "the river",
-        "mc_answer2": "the market",
-        "mc_answer3": "the school",
-        "mc_answer4": "the bakery",
-        "correct_answer_num": str(gold),
-        "dialect": lang,
-        "ds": "2026-11-23",
-    }
-
-
-def synthetic_rows(n_passages: int = 10, lang: str = "eng_Latn") -> list[dict]:
-    """Parallel items: passages with 2 questions, except every third with 1."""
-    rows = []
-    for p in range(n_passages):
-        for q in range(1, (1 if p % 3 == 2 else 2) + 1):
-            rows.append(belebele_row(f"https://demo.test/p{p}", q, (p + q) % 4 + 1, lang))
-    return rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
-    return path
+from support.data import DEMO_DATA
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny dense demo model built from the shipped demo data (few pre-training steps)."""
-    from xlt.demo_models import DemoModelSpec, build_demo_model
+    from xlt.models.demo import DemoModelSpec, build_demo_model
 
     out = tmp_path_factory.mktemp("models") / "tiny-dense"
     corpus = sorted(DEMO_DATA.glob("*.jsonl"))
@@ -57,7 +22,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_ref(tiny_model, tmp_path_factory) -> Path:
     """The marker file of the tiny model, as the workflow writes it."""
-    from xlt.modeling import local_model_ref
+    from xlt.models.loading import local_model_ref
 
     marker = tmp_path_factory.mktemp("markers") / "tiny-dense.json"
     local_model_ref("tiny-dense", tiny_model).save(marker)

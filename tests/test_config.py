@@ -1,11 +1,9 @@
-import copy
-
 import pytest
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from xlt.config import ConfigError, adapter_names, check_config, model_setting, parse_weights
+from xlt.config import ConfigError, check_config
 from xlt.languages import UnknownLanguageError
 
 SCHEMA = "config/schema.yaml"
@@ -85,18 +83,6 @@ def test_paper_config_is_the_paper_grid():
     assert {"heb_Hebr", "amh_Ethi", "mlt_Latn", "fra_Latn", "jpn_Jpan", "kor_Hang"} <= set(
         config["languages"]
     )
-
-
-def test_adapter_names_and_model_overrides():
-    config = load("config")
-    assert adapter_names(config) == ["ft-arabic-s0", "ft-arabic-s1"]
-    assert parse_weights("ft-arabic-s12") == ("arabic", 12)
-    with pytest.raises(ConfigError):
-        parse_weights("base")
-    lora = model_setting(config, "demo-moe", "lora")
-    assert lora["r"] == config["finetune"]["lora"]["r"]
-    assert lora["target_parameters"] == ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
-    assert "target_parameters" not in model_setting(copy.deepcopy(config), "demo-dense", "lora")
 
 
 def test_an_evaluated_prompting_needs_its_template_and_budget():

@@ -92,7 +92,7 @@ def explain_row(table: str, row: int, out=None) -> int:
 
 def import_lm_eval_command(args: argparse.Namespace) -> int:
     """`xlt import-lm-eval`: convert one lm-eval samples file, print where it went."""
-    from xlt.importers import import_lm_eval
+    from xlt.analysis.importers import import_lm_eval
     from xlt.io import DataError
 
     try:

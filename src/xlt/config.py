@@ -6,19 +6,15 @@ a source that names no language, or a missing template stops the run before any 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from xlt.errors import ConfigError
 from xlt.languages import check_codes
-from xlt.prompts import PromptTemplate, load_templates
+from xlt.prompts import load_templates
 
-WEIGHTS_PATTERN = re.compile(r"^ft-(?P<source>[a-z0-9]+)-s(?P<seed>[0-9]+)$")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key and the fix."""
+__all__ = ["ConfigError", "check_config"]
 
 
 def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
@@ -55,34 +51,3 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
                 f"prompts.{prompting}: template '{template_id}' is not in {templates_file}; "
                 f"known templates: {', '.join(sorted(templates))}."
             )
-
-
-def prompt_template(
-    config: Mapping[str, Any], prompting: str, base_dir: str | Path = "."
-) -> PromptTemplate:
-    """The template chosen for a prompting condition."""
-    templates = load_templates(Path(base_dir) / config["templates_file"])
-    return templates[config["prompts"][prompting]]
-
-
-def adapter_names(config: Mapping[str, Any]) -> list[str]:
-    """Every fine-tuned weights name of the grid: `ft-{source}-s{seed}`."""
-    return [f"ft-{source}-s{seed}" for source in config["sources"] for seed in config["seeds"]]
-
-
-def weights_names(config: Mapping[str, Any]) -> list[str]:
-    """`base` followed by every adapter name."""
-    return ["base", *adapter_names(config)]
-
-
-def parse_weights(weights: str) -> tuple[str, int]:
-    """(source, seed) of an adapter name such as `ft-arabic-s0`."""
-    match = WEIGHTS_PATTERN.match(weights)
-    if not match:
-        raise ConfigError(f"'{weights}' is not an adapter name of the form ft-<source>-s<seed>.")
-    return match["source"], int(match["seed"])
-
-
-def model_setting(config: Mapping[str, Any], model: str, section: str) -> dict[str, Any]:
-    """Study-wide `finetune.<section>` settings with the model's own overrides on top."""
-    return {**config["finetune"][section], **config["models"][model].get(section, {})}

@@ -12,11 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from xlt.errors import DataError
+
 IGNORED_IN_DIRS = frozenset({".snakemake_timestamp"})
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, the line and what to do."""
 
 
 def _umask() -> int:

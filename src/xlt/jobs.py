@@ -1,19 +1,82 @@
-"""What every workflow job does first: log to its log file and pin its thread count."""
+"""What every workflow script does: log to the rule's log, pin threads, record provenance, and
+report an expected failure in one line.
+
+A script is thin glue around the library:
+
+    with run_job(snakemake) as job:
+        ...                                   # call the library
+        job.record(output, inputs={...}, params={...}, model=ref.facts())
+
+`job.record` writes `<output>.prov.json`; each file is hashed once per job however many
+sidecars name it. An `XltError` raised inside the block becomes `xlt: error: <message>` on
+stderr and in the rule's log, and the job exits with status 1 and no traceback (set
+`XLT_DEBUG=1` to get the traceback in the log as well). Any other exception is a bug and
+keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from xlt.provenance import now
+from xlt.errors import XltError
+from xlt.io import sha256_path
+from xlt.provenance import now, write_provenance
+
+ERROR_PREFIX = "xlt: error: "
 
 
-def start_job(log_file: str | Path | None, threads: int | None = None) -> str:
-    """Send `xlt` logging to the job's log file (and stderr); return the start time.
+@dataclass
+class Job:
+    """One running rule job: its name, log file, start time and the hashes taken so far."""
+
+    rule: str
+    log_file: str | None = None
+    started: str = field(default_factory=now)
+    _hashes: dict[tuple[str, int, int], str] = field(default_factory=dict, repr=False)
+
+    def sha256(self, path: str | Path) -> str:
+        """The content hash of a file or directory, computed once per job (keyed by path,
+        size and modification time, so a file rewritten during the job is hashed again)."""
+        stat = Path(path).stat()
+        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._hashes:
+            self._hashes[key] = sha256_path(path)
+        return self._hashes[key]
+
+    def record(
+        self,
+        output: str | Path,
+        *,
+        inputs: Mapping[str, str | Path | Iterable[str | Path]],
+        params: Mapping[str, Any] | None = None,
+        **facts: Any,
+    ) -> Path:
+        """Write the provenance sidecar of `output`: what it was made from, with what."""
+        return write_provenance(
+            output,
+            rule=self.rule,
+            inputs=inputs,
+            params=params,
+            started=self.started,
+            hasher=self.sha256,
+            **facts,
+        )
+
+
+def start_job(log_file: str | Path | None, threads: int | None = None, rule: str = "xlt") -> Job:
+    """Send `xlt` logging to the job's log file (and stderr), pin torch's threads.
 
     Torch uses every core by default; a job must use only the threads Snakemake gave it, or
-    parallel jobs oversubscribe the machine.
+    parallel jobs oversubscribe the machine. Setting the environment variables as well covers
+    libraries that read them at import (OpenMP, MKL, tokenizers).
     """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
@@ -26,7 +89,45 @@ def start_job(log_file: str | Path | None, threads: int | None = None) -> str:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if threads:
-        import torch
+        limit_threads(threads)
+    return Job(rule=rule, log_file=str(log_file) if log_file else None)
 
-        torch.set_num_threads(threads)
-    return now()
+
+def limit_threads(threads: int) -> None:
+    """Use at most `threads` CPU threads in torch and the numeric libraries."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch = sys.modules.get("torch")
+    if torch is None:
+        import torch
+    torch.set_num_threads(threads)
+
+
+def report_error(exc: XltError, log_file: str | None) -> None:
+    """Print an expected failure as one line to stderr and to the rule's log."""
+    line = ERROR_PREFIX + " ".join(str(exc).split("\n"))
+    print(line, file=sys.stderr, flush=True)
+    if log_file:
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+            if os.environ.get("XLT_DEBUG"):
+                log.write("".join(traceback.format_exception(exc)))
+
+
+@contextmanager
+def run_job(snakemake: Any, torch_threads: bool = True) -> Iterator[Job]:
+    """The job of a Snakemake `script:` rule: logging, threads, provenance, one-line errors.
+
+    `torch_threads=False` for rules that never touch torch (they need not import it).
+    """
+    log_file = snakemake.log[0] if len(snakemake.log) else None
+    threads = snakemake.threads if torch_threads else None
+    job = start_job(log_file, threads, rule=snakemake.rule)
+    try:
+        yield job
+    except XltError as exc:
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        report_error(exc, log_file)
+        sys.exit(1)

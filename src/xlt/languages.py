@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 
+from xlt.errors import XltError
+
 REGISTRY_FILE = "languages.tsv"
 COLUMNS = ("code", "name", "family", "genus", "script")
 
@@ -34,7 +36,7 @@ class Language:
         return self.genus == "Semitic"
 
 
-class UnknownLanguageError(ValueError):
+class UnknownLanguageError(XltError, ValueError):
     """Codes that are not in the registry; the message suggests the nearest known codes."""
 
     def __init__(self, unknown: Sequence[str], where: str | None = None) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 
 import yaml
 
-from xlt.data import N_OPTIONS
+from xlt.data.belebele import N_OPTIONS
+from xlt.errors import XltError
 
 PLACEHOLDERS = {"passage", "question", "options"}
 
 
-class TemplateError(ValueError):
+class TemplateError(XltError, ValueError):
     """A prompt template that cannot be used; the message names the template and the fix."""
 
 

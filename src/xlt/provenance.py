@@ -7,11 +7,12 @@ from the process environment is recorded beyond an explicit allow-list, so no se
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
@@ -85,8 +86,6 @@ def _package_version(name: str) -> str | None:
 @cache
 def environment() -> dict[str, Any]:
     """Host, Python, package versions and accelerator (only if torch is already imported)."""
-    import os
-
     env: dict[str, Any] = {
         "host": socket.gethostname(),
         "platform": platform.platform(),
@@ -102,13 +101,40 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def _hash_inputs(inputs: Mapping[str, str | Path | Iterable[str | Path]]) -> dict[str, Any]:
+Hasher = Callable[[str | Path], str]
+
+
+def recorded_path(path: str | Path) -> str:
+    """A path as sidecars record it: relative to the working directory when it lies under it,
+    otherwise absolute with the home directory written `~`, so no user name leaks into a record.
+    """
+    path = Path(path)
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        pass
+    home = Path.home()
+    try:
+        return "~/" + absolute.relative_to(home).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def resolve_recorded(path: str) -> Path:
+    """The file a recorded path names (undoes `recorded_path`)."""
+    return Path(os.path.expanduser(path))
+
+
+def _hash_inputs(
+    inputs: Mapping[str, str | Path | Iterable[str | Path]], hasher: Hasher
+) -> dict[str, Any]:
     hashed: dict[str, Any] = {}
     for name, value in inputs.items():
         if isinstance(value, str | Path):
-            hashed[name] = {"path": str(value), "sha256": sha256_path(value)}
+            hashed[name] = {"path": recorded_path(value), "sha256": hasher(value)}
         else:
-            hashed[name] = [{"path": str(v), "sha256": sha256_path(v)} for v in value]
+            hashed[name] = [{"path": recorded_path(v), "sha256": hasher(v)} for v in value]
     return hashed
 
 
@@ -119,17 +145,19 @@ def write_provenance(
     inputs: Mapping[str, str | Path | Iterable[str | Path]],
     params: Mapping[str, Any] | None = None,
     started: str | None = None,
+    hasher: Hasher = sha256_path,
     **facts: Any,
 ) -> Path:
     """Write the sidecar of `output` and return its path.
 
     `facts` holds what the rule knows beyond its params: model id and resolved revision,
     adapter hash, data hash, prompt template id, decoding settings, seed, and so on.
+    `hasher` lets a job hash each file once however many sidecars name it.
     """
     record = {
-        "output": {"path": str(output), "sha256": sha256_path(output)},
+        "output": {"path": recorded_path(output), "sha256": sha256_path(output)},
         "rule": rule,
-        "inputs": _hash_inputs(inputs),
+        "inputs": _hash_inputs(inputs, hasher),
         "params": dict(params or {}),
         **facts,
         "code": code_version(),
@@ -157,7 +185,7 @@ def verify(record: Mapping[str, Any]) -> list[str]:
         entries.extend(value if isinstance(value, list) else [value])
     changed = []
     for entry in entries:
-        path = Path(entry["path"])
+        path = resolve_recorded(entry["path"])
         if not path.exists() or sha256_path(path) != entry["sha256"]:
             changed.append(str(path))
     return changed

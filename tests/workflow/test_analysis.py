@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, copy_workflow, snakemake
+from support.workflow import REPO, copy_workflow, snakemake
 
 from xlt.cli import main as xlt_main
 

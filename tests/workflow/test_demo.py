@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_workflow, snakemake
+from support.workflow import copy_workflow, snakemake
 
 from xlt.cli import main as xlt_main
-from xlt.extract import extract_answer
+from xlt.evaluate.extract import extract_answer
 from xlt.io import read_jsonl, sha256_path
 from xlt.provenance import read_provenance
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, snakemake
+from support.workflow import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 

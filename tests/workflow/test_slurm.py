@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import REPO, copy_workflow, snakemake
+from support.workflow import REPO, copy_workflow, snakemake
 
 CLUSTER = REPO / "slurm" / "local-cluster.sh"
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")

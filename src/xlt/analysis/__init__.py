@@ -1,0 +1,1 @@
+"""Analysis: tables, paired statistics, transfer tests, figures and findings from predictions."""

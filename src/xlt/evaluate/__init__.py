@@ -1,0 +1,1 @@
+"""Evaluation: prompts in, predictions out — label scoring, generation, answer extraction."""

@@ -1,0 +1,128 @@
+"""Optional vLLM backend for large models on GPUs (`backend: vllm` on a model in the config).
+
+Generation and label scoring go through one `vllm.LLM` engine: label log-likelihoods are read
+from `prompt_logprobs` of context + label, which vLLM's prefix cache makes nearly free. LoRA
+adapters are applied per request (`LoRARequest`). Direct answers end by the same `AnswerStop`
+rule as with transformers: vLLM generates up to the (small) direct budget and the text is cut
+there, so both backends extract the same answer from the same tokens. The transformers backend
+stays the default and the reference; vLLM is not a dependency of xlt (install it on GPU nodes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xlt.errors import XltError
+from xlt.evaluate.generate import AnswerStop, Generation
+from xlt.evaluate.scoring import ScoreRequest
+from xlt.models.loading import ModelRef, check_adapter
+
+
+class VllmUnavailableError(XltError, RuntimeError):
+    """The config asks for vLLM where it cannot run."""
+
+
+def _vllm() -> Any:
+    """The vllm module; a clear error where it is not installed."""
+    try:
+        import vllm
+    except ImportError:
+        return None
+    return vllm
+
+
+class VllmBackend:
+    """A vLLM engine with the two calls evaluation needs: generate and score."""
+
+    name = "vllm"
+    scores_while_generating = False
+
+    def __init__(self, engine: Any, lora_request: Any = None, vllm_module: Any = None) -> None:
+        self.engine = engine
+        self.lora = lora_request
+        self.vllm = vllm_module or _vllm()
+
+    @classmethod
+    def load(
+        cls,
+        ref: ModelRef,
+        adapter: str | Path | None = None,
+        dtype: str = "auto",
+        tensor_parallel_size: int = 1,
+        max_lora_rank: int = 64,
+    ) -> VllmBackend:
+        """Start an engine for a model (and adapter)."""
+        vllm = _vllm()
+        if vllm is None:
+            raise VllmUnavailableError(
+                f"model '{ref.name}' has `backend: vllm` but vllm is not installed here; "
+                "`pip install vllm` on the GPU nodes or use `backend: hf`."
+            )
+        if adapter is not None:
+            check_adapter(adapter, ref)
+        engine = vllm.LLM(
+            model=ref.load_from,
+            revision=ref.revision,
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            enable_lora=adapter is not None,
+            max_lora_rank=max_lora_rank,
+            enable_prefix_caching=True,
+            seed=0,
+        )
+        from vllm.lora.request import LoRARequest
+
+        lora = LoRARequest("xlt-adapter", 1, str(adapter)) if adapter is not None else None
+        return cls(engine, lora, vllm)
+
+    @property
+    def context_window(self) -> int | None:
+        """The engine's maximum model length."""
+        config = getattr(getattr(self.engine, "llm_engine", None), "model_config", None)
+        return getattr(config, "max_model_len", None)
+
+    def generate(
+        self,
+        contexts: Sequence[Sequence[int]],
+        max_new_tokens: int,
+        stop: AnswerStop | None = None,
+        label_token_ids: Sequence[int] | None = None,
+    ) -> list[Generation]:
+        """Greedy continuations; `stop` is applied by the caller's cut (see module docstring)."""
+        if label_token_ids is not None:
+            raise ValueError("the vLLM backend scores labels with score(), not during generation.")
+        params = self.vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        outputs = self.engine.generate(
+            [self.vllm.inputs.TokensPrompt(prompt_token_ids=list(c)) for c in contexts],
+            params,
+            lora_request=self.lora,
+            use_tqdm=False,
+        )
+        return [
+            Generation(text=o.outputs[0].text, n_tokens=len(o.outputs[0].token_ids))
+            for o in outputs
+        ]
+
+    def score(self, requests: Sequence[ScoreRequest], n_items: int, n_options: int) -> torch.Tensor:
+        """Summed label log-likelihoods from prompt_logprobs of context + label tokens."""
+        prompts, keys = [], []
+        for request in requests:
+            for option, targets in request.reads:
+                # A request's input ends with targets[:-1]; the full sequence adds the last one.
+                context = list(request.input_ids)[: len(request.input_ids) - len(targets) + 1]
+                prompts.append(
+                    self.vllm.inputs.TokensPrompt(prompt_token_ids=context + list(targets))
+                )
+                keys.append((request.item, option, len(targets)))
+        params = self.vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
+        outputs = self.engine.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
+        scores = torch.full((n_items, n_options), float("nan"), dtype=torch.float64)
+        for (item, option, n_targets), output in zip(keys, outputs, strict=True):
+            ids = output.prompt_token_ids
+            positions = range(len(ids) - n_targets, len(ids))
+            scores[item, option] = sum(output.prompt_logprobs[p][ids[p]].logprob for p in positions)
+        return scores

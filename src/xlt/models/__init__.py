@@ -1,0 +1,1 @@
+"""Models: references to weights (hub, local directory, GGUF, demo build) and how to load them."""

@@ -1,0 +1,131 @@
+"""Models by reference: one marker file per model says where its weights are and which revision.
+
+`results/models/{model}.json` is written either by the hub download rule (id + resolved commit)
+or by the demo-model build rule (local path + weights hash). Every later stage loads through
+`from_pretrained(load_from, revision=...)`, so the demo models take exactly the hub code path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from xlt.errors import XltError
+from xlt.io import read_json, sha256_path, write_json
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+class AdapterMismatchError(XltError, ValueError):
+    """An adapter trained on one base model was about to be applied to another."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What is needed to load a model the same way everywhere."""
+
+    name: str
+    load_from: str
+    revision: str | None = None
+    source: str = "hub"
+    weights_sha256: str | None = None
+
+    def save(self, path: str | Path) -> None:
+        """Write the marker file (atomically)."""
+        write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelRef:
+        """Read a marker written by `save`."""
+        return cls(**read_json(path))
+
+    def facts(self) -> dict[str, Any]:
+        """What provenance records of the model: name, where it loads from, which revision."""
+        return {
+            "name": self.name,
+            "load_from": self.load_from,
+            "revision": self.revision,
+            "weights_sha256": self.weights_sha256,
+        }
+
+
+def local_model_ref(name: str, directory: str | Path) -> ModelRef:
+    """A reference to a model saved with `save_pretrained` in a local directory."""
+    return ModelRef(
+        name=name, load_from=str(directory), source="local", weights_sha256=sha256_path(directory)
+    )
+
+
+def download_model(name: str, hub_id: str, revision: str | None) -> ModelRef:
+    """Download a hub model into the Hugging Face cache and pin the commit it resolved to.
+
+    Compute nodes then load `hub_id` at that exact commit from the cache, offline.
+    """
+    from huggingface_hub import snapshot_download
+
+    snapshot = Path(snapshot_download(repo_id=hub_id, revision=revision))
+    return ModelRef(name=name, load_from=hub_id, revision=snapshot.name, source="hub")
+
+
+def torch_dtype(name: str) -> Any:
+    """Resolve a dtype name; `auto` is bfloat16 on a GPU that supports it, else float32."""
+    import torch
+
+    if name == "auto":
+        cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else torch.float32
+    return getattr(torch, name)
+
+
+def default_device() -> str:
+    """The first GPU when there is one, else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_tokenizer(ref: ModelRef) -> Any:
+    """Load the model's tokenizer through `AutoTokenizer.from_pretrained`."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ref.load_from, revision=ref.revision)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    ref: ModelRef, adapter: str | Path | None = None, dtype: str = "auto", device: str | None = None
+) -> Any:
+    """Load the base model (and, if given, a LoRA adapter on top) in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    if adapter is not None:
+        check_adapter(adapter, ref)  # before the (possibly hour-long) base model load
+    model = AutoModelForCausalLM.from_pretrained(
+        ref.load_from, revision=ref.revision, dtype=torch_dtype(dtype)
+    )
+    model.to(device or default_device())
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    return model
+
+
+def check_adapter(adapter: str | Path, ref: ModelRef) -> None:
+    """Refuse an adapter whose recorded base model or revision differs from `ref`."""
+    config_path = Path(adapter) / ADAPTER_CONFIG
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path}: not a PEFT adapter directory.")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    base, revision = config.get("base_model_name_or_path"), config.get("revision")
+    if base != ref.load_from or (revision or None) != (ref.revision or None):
+        raise AdapterMismatchError(
+            f"{adapter} was trained on {base} (revision {revision}), not on model "
+            f"'{ref.name}' = {ref.load_from} (revision {ref.revision}); evaluate it with the "
+            "model it was trained on, or retrain it."
+        )

@@ -1,0 +1,1 @@
+"""Training: LoRA fine-tuning on the source languages, resumable, one GPU or many."""

@@ -1,0 +1,70 @@
+import pytest
+from support.data import belebele_row
+
+from xlt.prompts import (
+    PromptTemplate,
+    TemplateError,
+    answer_continuation,
+    build_prompt,
+    load_templates,
+    template_from_record,
+)
+
+TEMPLATES = "config/templates.yaml"
+
+
+def test_render_numbers_options_in_order():
+    template = load_templates(TEMPLATES)["belebele_num"]
+    prompt = template.render(belebele_row("l", 1, 2))
+    assert prompt.startswith("P: Passage l")
+    assert "\n1: the river\n2: the market\n3: the school\n4: the bakery\nAnswer:" in prompt
+    assert prompt.endswith("Answer:")
+
+
+def test_letters_template_matches_lm_eval_layout():
+    template = load_templates(TEMPLATES)["belebele_letters"]
+    prompt = template.render(belebele_row("l", 1, 2))
+    assert "\nA: the river\nB: the market\n" in prompt
+    assert answer_continuation(template, "B", chat=False) == " B"
+
+
+def test_chat_prompt_uses_the_tokenizer_template_and_no_delimiter():
+    class Tok:
+        chat_template = "x"
+
+        def apply_chat_template(self, messages, add_generation_prompt, tokenize):
+            assert add_generation_prompt and not tokenize
+            return f"<user>{messages[0]['content']}</user><assistant>"
+
+    template = load_templates(TEMPLATES)["belebele_num"]
+    prompt = build_prompt(belebele_row("l", 1, 1), template, Tok(), chat=True)
+    assert prompt.startswith("<user>P: ") and prompt.endswith("<assistant>")
+    assert answer_continuation(template, "1", chat=True) == "1"
+
+
+def test_chat_without_chat_template_is_a_clear_error():
+    class Tok:
+        chat_template = None
+
+    template = load_templates(TEMPLATES)["belebele_num"]
+    with pytest.raises(TemplateError, match="chat: false"):
+        build_prompt(belebele_row("l", 1, 1), template, Tok(), chat=True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"text": "{passage} {question}"}, "exactly"),
+        ({"text": "{passage} {question} {options} {extra}"}, "exactly"),
+        ({"labels": ("1", "1", "2", "3")}, "distinct labels"),
+        ({"labels": ("A", "B", "C")}, "distinct labels"),
+    ],
+)
+def test_bad_templates_are_rejected(fields, message):
+    with pytest.raises(TemplateError, match=message):
+        PromptTemplate(**{"id": "t", "text": "{passage}{question}{options}", **fields})
+
+
+def test_template_record_round_trip():
+    template = load_templates(TEMPLATES)["belebele_instruct"]
+    assert template_from_record(template.as_record()) == template
