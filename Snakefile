@@ -23,3 +23,19 @@ rule all:
     input:
         ANALYSIS_OUTPUTS,
     default_target: True
+
+
+# Before any job runs (and Snakemake removes its outputs): a planned rebuild of a finished
+# adapter stops the run, as root too (README, "When something goes wrong").
+onstart:
+    with config_errors_exit():
+        refuse_rebuilds(
+            PlannedTraining(
+                adapter=job.output.adapter,
+                params=dict(job.params.settings),
+                inputs={"model": job.input.model, "train": list(job.input.train)},
+                reason=str(workflow.dag.reason(job)),
+            )
+            for job in workflow.dag.needrun_jobs()
+            if job.rule.name == "finetune"
+        )

@@ -1,38 +1,74 @@
-"""How long Snakemake takes to plan the paper's grid, against a trivial plan in the same run.
+"""How long Snakemake takes to plan a study grid: this checkout against an earlier revision.
 
-Both are dry runs (`snakemake -n`) of a fresh copy of the workflow, offline, as a user types them:
-  paper   `snakemake -n --configfile config/paper.yaml`               the whole study grid
-  peer    `snakemake -n --configfile config/paper.yaml --until split`  the same config and startup,
-                                                                     a one-job plan
-The peer pays for interpreter start, imports, config validation and parsing, so paper − peer is
-the cost of the grid itself; printed as a ratio and as jobs planned per second.
+Dry runs (`snakemake -n`) of fresh copies of the workflow, offline, as a user types them:
+  paper   `snakemake -n --configfile config/paper.yaml` (7 models × 7 languages)
+  all     the same models on every Belebele language of the registry (122 codes)
+each planned by this checkout and by `--baseline` (default: the last revision before the grid
+became one library object, xlt.study), interleaved so both see the same machine, with and
+without `--profile slurm`. Prints the median of the rounds, their spread, and the ratio.
 
-    python benchmarks/bench_dag.py [--repeats 3] [--profile slurm]
+    python benchmarks/bench_dag.py [--rounds 3] [--baseline REV] [--scales paper,all]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import re
-import shutil
+import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = ("Snakefile", "rules", "scripts", "config", "profiles", "resources", "envs", "slurm")
+BASELINE = "9648382"  # before xlt.study: cell paths in 9 places, a score job per cell
+
+
+def checkout(revision: str | None, dest: Path) -> Path:
+    """The workflow files (and src/) of `revision`, or of the working tree when None."""
+    names = [*WORKFLOW, "src", "report", "accelerate"]
+    if revision is None:
+        archive = subprocess.run(
+            ["tar", "-c", "-C", str(REPO), *[n for n in names if (REPO / n).exists()]],
+            capture_output=True,
+            check=True,
+        ).stdout
+    else:
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", "--format=tar", revision, *names],
+            capture_output=True,
+            check=True,
+        ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def all_languages_config(workdir: Path) -> str:
+    """A copy of paper.yaml that evaluates every language of the registry."""
+    registry = (workdir / "src" / "xlt" / "languages.tsv").read_text(encoding="utf-8")
+    config = yaml.safe_load((workdir / "config" / "paper.yaml").read_text(encoding="utf-8"))
+    config["languages"] = [line.split("\t")[0] for line in registry.splitlines()[1:] if line]
+    (workdir / "config" / "all.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return "config/all.yaml"
 
 
 def plan(workdir: Path, *args: str) -> tuple[float, int]:
     """Seconds for one dry run, and the number of jobs it planned."""
+    env = {"PYTHONPATH": str(workdir / "src"), "PATH": str(Path(sys.executable).parent)}
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", *args],
         cwd=workdir,
         capture_output=True,
         text=True,
+        env=env,
     )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
@@ -43,33 +79,40 @@ def plan(workdir: Path, *args: str) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each; the best counts")
-    parser.add_argument("--profile", help="plan with this profile too, e.g. slurm")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of each plan")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
+    parser.add_argument("--scales", default="paper,all", help="paper, all, or both")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        for name in WORKFLOW:
-            if (REPO / name).is_dir():
-                shutil.copytree(REPO / name, workdir / name)
-            elif (REPO / name).exists():
-                shutil.copy2(REPO / name, workdir / name)
-        common = ["--configfile", "config/paper.yaml"]
-        if args.profile:
-            common += ["--profile", args.profile]
-        paper, peer = [], []
-        for _ in range(args.repeats):  # interleaved, so both see the same machine state
-            paper.append(plan(workdir, *common))
-            peer.append(plan(workdir, *common, "--until", "split"))
-
-    paper_s, jobs = min(paper)
-    peer_s, peer_jobs = min(peer)
-    grid_s = max(paper_s - peer_s, 1e-9)
-    print(f"paper grid  {jobs:5d} jobs  {paper_s:6.2f} s  (best of {args.repeats})")
-    print(f"peer        {peer_jobs:5d} jobs  {peer_s:6.2f} s  (--until split: startup + parse)")
-    print(f"ratio paper/peer            {paper_s / peer_s:6.2f}x")
-    print(f"jobs planned per second     {jobs / paper_s:8.0f}  (whole command)")
-    print(f"grid jobs per second        {jobs / grid_s:8.0f}  (paper - peer: the grid alone)")
+        trees = {
+            "this checkout": checkout(None, Path(tmp) / "new"),
+            f"baseline {args.baseline}": checkout(args.baseline, Path(tmp) / "old"),
+        }
+        print(f"{'plan':36s} {'code':22s} {'jobs':>6s} {'median s':>9s} {'spread s':>9s}")
+        for scale in args.scales.split(","):
+            for profile in ([], ["--profile", "slurm"]):
+                times: dict[str, list[float]] = {name: [] for name in trees}
+                jobs: dict[str, int] = {}
+                configs = {
+                    name: "config/paper.yaml" if scale == "paper" else all_languages_config(tree)
+                    for name, tree in trees.items()
+                }
+                for _ in range(args.rounds):
+                    for name, tree in trees.items():
+                        seconds, jobs[name] = plan(tree, "--configfile", configs[name], *profile)
+                        times[name].append(seconds)
+                label = f"{scale}{' --profile slurm' if profile else ''}"
+                medians = {}
+                for name, values in times.items():
+                    medians[name] = statistics.median(values)
+                    spread = max(values) - min(values)
+                    print(
+                        f"{label:36s} {name:22s} {jobs[name]:6d} "
+                        f"{medians[name]:9.2f} {spread:9.2f}"
+                    )
+                new, old = medians.values()
+                print(f"{label:36s} {'ratio new/old':22s} {'':6s} {new / old:9.2f}")
 
 
 if __name__ == "__main__":

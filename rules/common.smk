@@ -3,14 +3,15 @@
 import re
 from pathlib import Path
 
-from snakemake.utils import validate
-
-from xlt.config import check_config
+from xlt.config import check_config, validate_config
+from xlt.jobs import config_errors_exit
+from xlt.train.guard import PlannedTraining, refuse_rebuilds
 from xlt.study import (
     ADAPTER,
     DATA,
-    FINETUNE_LOG,
     EVAL_LOG,
+    FINETUNE_LOG,
+    ITEMS,
     LANG_CODE,
     MODEL_DIR,
     MODEL_MARKER,
@@ -24,11 +25,13 @@ from xlt.study import (
 )
 
 
-validate(config, schema="../config/schema.yaml")
 BASE_DIR = Path(workflow.basedir)
-CONFIG_DIR = Path.cwd() if (Path.cwd() / config["templates_file"]).exists() else BASE_DIR
-check_config(config, base_dir=CONFIG_DIR)
-STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
+# A bad config stops here, before any job, with one line: `xlt: error: <key, problem, fix>`.
+with config_errors_exit():
+    validate_config(config, BASE_DIR / "config" / "schema.yaml")
+    CONFIG_DIR = Path.cwd() if (Path.cwd() / config["templates_file"]).exists() else BASE_DIR
+    check_config(config, base_dir=CONFIG_DIR)
+    STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
 # The profile's plain default resources (partition, account, ...): a model that leaves a key
 # unset that another model sets gets the default instead of nothing.
 PROFILE_DEFAULTS = literal_defaults(

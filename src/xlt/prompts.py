@@ -6,6 +6,7 @@ with every prediction, so two users can tell exactly what a model was asked.
 
 from __future__ import annotations
 
+import difflib
 import string
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from xlt.data.belebele import N_OPTIONS
 from xlt.errors import XltError
 
 PLACEHOLDERS = {"passage", "question", "options"}
+OPTION_PLACEHOLDERS = {"label", "answer"}
 
 
 class TemplateError(XltError, ValueError):
@@ -42,12 +44,10 @@ class PromptTemplate:
     description: str = ""
 
     def __post_init__(self) -> None:
-        fields = {f for _, f, _, _ in string.Formatter().parse(self.text) if f}
-        if fields != PLACEHOLDERS:
-            raise TemplateError(
-                f"template '{self.id}': text must use exactly {{passage}}, {{question}} and "
-                f"{{options}}; it uses {sorted(fields)}."
-            )
+        _check_fields(self.id, "text", self.text, PLACEHOLDERS)
+        _check_fields(self.id, "option", self.option, OPTION_PLACEHOLDERS)
+        for name in ("target_delimiter", "answer_cue"):
+            _check_fields(self.id, name, getattr(self, name), set())
         if len(self.labels) != N_OPTIONS or len(set(self.labels)) != N_OPTIONS:
             raise TemplateError(
                 f"template '{self.id}': needs {N_OPTIONS} distinct labels, got {list(self.labels)}."
@@ -70,6 +70,37 @@ class PromptTemplate:
         return {**asdict(self), "labels": list(self.labels)}
 
 
+def _placeholder_hint(field: str, allowed: set[str]) -> str:
+    near = difflib.get_close_matches(field, sorted(allowed), n=1)
+    return "{" + field + "}" + (f" (did you mean {{{near[0]}}}?)" if near else "")
+
+
+def _check_fields(template_id: str, name: str, text: str, allowed: set[str]) -> None:
+    """A template field must use exactly its placeholders: a typo such as {answr} is named,
+    with the nearest valid placeholder, when the config is checked (not in every cell)."""
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        raise TemplateError(
+            f"template '{template_id}': {name} is not a valid format string ({exc}); "
+            "write literal braces as {{ and }}."
+        ) from None
+    unknown, missing = sorted(used - allowed), sorted(allowed - used)
+    if unknown:
+        hints = ", ".join(_placeholder_hint(field, allowed) for field in unknown)
+        valid = ", ".join("{" + f + "}" for f in sorted(allowed)) or "none"
+        raise TemplateError(
+            f"template '{template_id}': {name} uses unknown placeholder {hints}; "
+            f"the placeholders of {name} are {valid}."
+        )
+    if missing:
+        raise TemplateError(
+            f"template '{template_id}': {name} must use "
+            + ", ".join("{" + f + "}" for f in missing)
+            + "."
+        )
+
+
 def load_templates(path: str | Path) -> dict[str, PromptTemplate]:
     """Read a templates YAML file: a mapping from template id to its fields."""
     path = Path(path)
@@ -81,7 +112,9 @@ def load_templates(path: str | Path) -> dict[str, PromptTemplate]:
         try:
             templates[template_id] = template_from_record({"id": template_id, **fields})
         except TypeError as exc:
-            raise TemplateError(f"{path}: template '{template_id}': {exc}") from exc
+            raise TemplateError(f"{path}: template '{template_id}': {exc}") from None
+        except TemplateError as exc:
+            raise TemplateError(f"{path}: {exc}") from None
     return templates
 
 

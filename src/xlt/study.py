@@ -29,6 +29,7 @@ CELL = "{model}/{weights}/{prompting}/{lang}"
 PREDICTIONS = f"results/predictions/{CELL}.jsonl"
 EVAL_LOG = f"logs/evaluate/{CELL}.log"
 DATA = "results/data/{lang}/{split}.jsonl"
+ITEMS = "results/data/{lang}/items.jsonl"  # every row of a language, checked and normalised
 SPLIT = "results/data/split.json"
 RAW_HUB_DATA = "results/raw/belebele/{lang}.jsonl"
 MODEL_MARKER = "results/models/{model}.json"
@@ -168,6 +169,7 @@ class ModelSettings:
     build: Mapping[str, Any] | None = None
     size_b: float | None = None
     active_b: float | None = None
+    band: str | None = None
     dtype: str = "auto"
     quantization: str = "none"
     backend: str = "hf"
@@ -201,6 +203,7 @@ class ModelSettings:
             build=dict(entry["build"]) if "build" in entry else None,
             size_b=entry.get("size_b"),
             active_b=entry.get("active_b"),
+            band=entry.get("band"),
             dtype=entry.get("dtype", "auto"),
             quantization=entry.get("quantization", "none"),
             backend=entry.get("backend", "hf"),
@@ -215,8 +218,14 @@ class ModelSettings:
         )
 
     def facts(self) -> dict[str, Any]:
-        """Size, active size and architecture: the model columns of every table."""
-        return {"size_b": self.size_b, "active_b": self.active_b, "architecture": self.architecture}
+        """Size, active size and architecture: the model columns of every table (and the
+        weak/strong band, where the config fixes it, for the analysis)."""
+        facts = {
+            "size_b": self.size_b,
+            "active_b": self.active_b,
+            "architecture": self.architecture,
+        }
+        return {**facts, "band": self.band} if self.band else facts
 
 
 # Model config keys -> snakemake-executor-plugin-slurm resource names (README, "Resources per
@@ -415,6 +424,25 @@ class Study:
         if source is None:
             raise GridError("base weights are not fine-tuned: they have no training data.")
         return [DATA.format(lang=lang, split="train") for lang in self.sources[source]]
+
+    def gguf_file(self, model: str) -> list[str]:
+        """The GGUF file a `gguf: {file: ...}` model is converted from (an input, so a changed
+        file reconverts); none for a file inside a package (see `gguf_params`)."""
+        gguf = self.models[model].gguf or {}
+        return [gguf["file"]] if "file" in gguf and "package" not in gguf else []
+
+    def gguf_params(self, model: str) -> dict[str, Any]:
+        """The convert rule's params: the config entry and, for a package, the version installed
+        now, so upgrading the package reconverts the model."""
+        from importlib import metadata
+
+        gguf = dict(self.models[model].gguf or {})
+        if "package" in gguf:
+            try:
+                gguf["installed_version"] = metadata.version(gguf["package"])
+            except metadata.PackageNotFoundError:
+                gguf["installed_version"] = None
+        return gguf
 
     def adapter(self, model: str, weights: str) -> list[str]:
         """The adapter directory of fine-tuned weights as a rule input; none for `base`."""

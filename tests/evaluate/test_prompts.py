@@ -54,8 +54,11 @@ def test_chat_without_chat_template_is_a_clear_error():
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"text": "{passage} {question}"}, "exactly"),
-        ({"text": "{passage} {question} {options} {extra}"}, "exactly"),
+        ({"text": "{passage} {question}"}, r"text must use \{options\}"),
+        ({"text": "{passage} {question} {options} {extra}"}, r"unknown placeholder \{extra\}"),
+        ({"option": "{label}: {answr}"}, r"\{answr\} \(did you mean \{answer\}\?\)"),
+        ({"option": "{label}"}, r"option must use \{answer\}"),
+        ({"answer_cue": "Answer {label}:"}, r"answer_cue uses unknown placeholder"),
         ({"labels": ("1", "1", "2", "3")}, "distinct labels"),
         ({"labels": ("A", "B", "C")}, "distinct labels"),
     ],

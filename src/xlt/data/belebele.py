@@ -96,7 +96,15 @@ def load_belebele_hub(
     """Load one language of Belebele from the Hugging Face hub (`datasets.load_dataset`)."""
     from datasets import load_dataset
 
-    split = load_dataset(dataset, code, split="test", revision=revision)
+    try:
+        split = load_dataset(dataset, code, split="test", revision=revision)
+    except (ConnectionError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"{dataset} ({code}, revision {revision or 'main'}): cannot load it from the Hugging "
+            f"Face hub ({reason}). Run where the hub is reachable (downloads are local rules), "
+            "or use local files: data.source: local with data.local_pattern."
+        ) from None
     rows = [validate_row(dict(r), f"{dataset}/{code} row {i}") for i, r in enumerate(split, 1)]
     _check_unique(rows, f"{dataset}/{code}")
     return rows

@@ -7,15 +7,20 @@ or by the demo-model build rule (local path + weights hash). Every later stage l
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from xlt.errors import XltError
+from xlt.errors import MissingFileError, XltError
 from xlt.io import read_json, sha256_path, write_json
 
 ADAPTER_CONFIG = "adapter_config.json"
+
+
+class HubUnavailableError(XltError, OSError):
+    """A hub model or dataset cannot be fetched (offline, gated, or no such repository)."""
 
 
 class AdapterMismatchError(XltError, ValueError):
@@ -58,14 +63,78 @@ def local_model_ref(name: str, directory: str | Path) -> ModelRef:
     )
 
 
+# Weight shards of large models run to hundreds of GB: hashing every byte on each registration
+# would take hours, so files beyond this size are fingerprinted by size and their first and
+# last FINGERPRINT_SPAN bytes (which hold safetensors' header and the tensors' tail).
+FULL_HASH_LIMIT = 256 << 20
+FINGERPRINT_SPAN = 16 << 20
+
+
+def directory_fingerprint(directory: str | Path) -> str:
+    """A content fingerprint of a model directory, cheap enough for any model size.
+
+    Every file's relative path and size go in; files up to FULL_HASH_LIMIT bytes (configs,
+    tokenizers, small models) are hashed in full, larger ones by their first and last
+    FINGERPRINT_SPAN bytes. A changed config, tokenizer or shard changes the fingerprint.
+    """
+    directory = Path(directory)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+        size = file.stat().st_size
+        part = hashlib.sha256()
+        with file.open("rb") as fh:
+            if size <= FULL_HASH_LIMIT:
+                while block := fh.read(1 << 20):
+                    part.update(block)
+            else:
+                part.update(fh.read(FINGERPRINT_SPAN))
+                fh.seek(size - FINGERPRINT_SPAN)
+                part.update(fh.read(FINGERPRINT_SPAN))
+        rel = file.relative_to(directory).as_posix()
+        digest.update(f"{rel}\0{size}\0{part.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def model_directory_ref(name: str, directory: str | Path) -> ModelRef:
+    """A reference to a Hugging Face model directory already on disk (`path:` in the config).
+
+    It must hold a `config.json`; the fingerprint is its revision, so a changed directory is
+    a different model.
+    """
+    directory = Path(directory)
+    if not (directory / "config.json").is_file():
+        raise MissingFileError(
+            f"model '{name}': {directory} has no config.json; `path:` must name a directory "
+            "written by save_pretrained (or a hub snapshot directory)."
+        )
+    fingerprint = directory_fingerprint(directory)
+    return ModelRef(
+        name=name,
+        load_from=str(directory),
+        revision=None,
+        source="path",
+        weights_sha256=fingerprint,
+    )
+
+
 def download_model(name: str, hub_id: str, revision: str | None) -> ModelRef:
     """Download a hub model into the Hugging Face cache and pin the commit it resolved to.
 
     Compute nodes then load `hub_id` at that exact commit from the cache, offline.
     """
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    snapshot = Path(snapshot_download(repo_id=hub_id, revision=revision))
+    try:
+        snapshot = Path(snapshot_download(repo_id=hub_id, revision=revision))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HubUnavailableError(
+            f"model '{name}': cannot download {hub_id} (revision {revision or 'main'}) from the "
+            f"Hugging Face hub ({reason}). Run where the hub is reachable (downloads are local "
+            "rules: the submitting node), set HF_TOKEN for gated models, or point the model at "
+            "weights on disk with `path:` or `gguf:`."
+        ) from None
     return ModelRef(name=name, load_from=hub_id, revision=snapshot.name, source="hub")
 
 

@@ -1,0 +1,108 @@
+"""`xlt doctor`: what state a working directory is in after an interrupted run, and what to run.
+
+Looks at what Snakemake and xlt leave behind when a run is killed: Snakemake's lock (a killed
+`snakemake` keeps the directory locked), its record of jobs that did not finish, fine-tuning
+checkpoints waiting to be resumed, and partly evaluated cells (their finished shards). Prints
+one line per finding with the command that resolves it; exit status 1 if something blocks the
+next run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing found, whether it blocks the next run, and what to do about it."""
+
+    what: str
+    action: str
+    blocking: bool = False
+
+
+def _snakemake_running(workdir: Path) -> bool:
+    """Whether a snakemake process runs in `workdir` (Linux /proc; False where unknown)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return False
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        same_dir = Path(cwd).resolve() == workdir.resolve()
+        if "snakemake" in cmdline and same_dir and int(entry.name) != os.getpid():
+            return True
+    return False
+
+
+def diagnose(workdir: str | Path = ".") -> list[Finding]:
+    """Everything an interrupted run left in `workdir`."""
+    workdir = Path(workdir)
+    found: list[Finding] = []
+    locks = workdir / ".snakemake" / "locks"
+    if locks.is_dir() and any(locks.iterdir()):
+        if _snakemake_running(workdir):
+            found.append(
+                Finding(
+                    "a snakemake process is running in this directory and holds its lock",
+                    "wait for it, or stop it (Ctrl-C, or `kill` it) before starting another",
+                    blocking=True,
+                )
+            )
+        else:
+            found.append(
+                Finding(
+                    "the directory is locked by a snakemake run that is no longer running "
+                    "(killed, or its machine went down)",
+                    "snakemake --unlock",
+                    blocking=True,
+                )
+            )
+    incomplete = workdir / ".snakemake" / "incomplete"
+    if incomplete.is_dir() and any(incomplete.iterdir()):
+        count = sum(1 for _ in incomplete.iterdir())
+        found.append(
+            Finding(
+                f"{count} output(s) of jobs that were interrupted are marked incomplete",
+                "snakemake --rerun-incomplete --cores N (the profiles set rerun-incomplete)",
+            )
+        )
+    adapters = workdir / "results" / "adapters"
+    for checkpoints in sorted(adapters.glob("*/.*.checkpoints")):
+        name = checkpoints.name[1 : -len(".checkpoints")]
+        found.append(
+            Finding(
+                f"fine-tuning of {checkpoints.parent / name} stopped after a checkpoint "
+                f"({checkpoints})",
+                "rerun snakemake: the job resumes from the latest checkpoint",
+            )
+        )
+    predictions = workdir / "results" / "predictions"
+    for parts in sorted(predictions.glob("*/*/*/.*.parts")):
+        shards = len(list(parts.glob("shard-*.jsonl")))
+        cell = parts.parent / parts.name[1 : -len(".parts")]
+        found.append(
+            Finding(
+                f"evaluation of {cell} stopped with {shards} finished shard(s) in {parts}",
+                "rerun snakemake: the cell resumes after its finished shards",
+            )
+        )
+    return found
+
+
+def report(findings: list[Finding]) -> str:
+    """The findings as lines a user can act on."""
+    if not findings:
+        return "nothing to repair: no lock, no interrupted jobs, no resumable work."
+    lines = []
+    for finding in findings:
+        mark = "blocking" if finding.blocking else "note"
+        lines.append(f"[{mark}] {finding.what}\n    -> {finding.action}")
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""Finished adapters are never replaced by a rerun, whoever runs it.
+
+Snakemake removes a job's outputs just before the job runs. For an adapter, hours or days of
+GPU time, that must not happen silently: `protected()` only stops users who cannot write the
+file (root can), so the workflow checks the plan itself before any job starts. Every planned
+`finetune` job whose adapter directory exists stops the run with a message naming the adapter,
+what changed since it was trained (its recorded parameters and input hashes against the
+current ones) and how to keep or move it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xlt.errors import XltError
+from xlt.io import sha256_path
+from xlt.provenance import read_provenance, resolve_recorded
+
+
+class AdapterRebuildError(XltError):
+    """A run would retrain (and so first delete) a finished adapter."""
+
+
+@dataclass(frozen=True)
+class PlannedTraining:
+    """A planned finetune job: its adapter directory, params, inputs and Snakemake's reason."""
+
+    adapter: str
+    params: Mapping[str, Any]
+    inputs: Mapping[str, str | list[str]]
+    reason: str = ""
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        found: dict[str, Any] = {}
+        for key, item in value.items():
+            found.update(_flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return found
+    return {prefix: value}
+
+
+def changed_settings(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """`key: old → new` for every setting that differs (nested keys joined by dots)."""
+    old, new = _flatten("", recorded), _flatten("", current)
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if json.dumps(old.get(key), sort_keys=True) != json.dumps(new.get(key), sort_keys=True):
+            changes.append(f"{key}: {old.get(key, '(unset)')!r} → {new.get(key, '(unset)')!r}")
+    return changes
+
+
+def changed_inputs(
+    recorded: Mapping[str, Any], current: Mapping[str, str | list[str]]
+) -> list[str]:
+    """Inputs whose content differs from what the adapter was trained on."""
+    hashes = {}
+    for value in recorded.values():
+        for entry in value if isinstance(value, list) else [value]:
+            hashes[entry["path"]] = entry["sha256"]
+    changes = []
+    for value in current.values():
+        for path in [value] if isinstance(value, str) else value:
+            known = hashes.get(path)
+            exists = resolve_recorded(path).exists()
+            if known is None:
+                changes.append(f"{path} (new input)")
+            elif exists and sha256_path(path) != known:
+                changes.append(f"{path} (content changed)")
+    return changes
+
+
+def explain_rebuild(planned: PlannedTraining) -> str | None:
+    """Why rerunning this job would replace a finished adapter, or None if none exists."""
+    adapter = Path(planned.adapter)
+    if not adapter.exists() or not any(adapter.iterdir()):
+        return None
+    try:
+        record = read_provenance(adapter)
+    except (FileNotFoundError, XltError):
+        record = {}
+    changes = changed_settings(record.get("params", {}), planned.params) if record else []
+    changes += changed_inputs(record.get("inputs", {}), planned.inputs) if record else []
+    if not record:
+        what = "it has no provenance sidecar"
+    elif changes:
+        what = "; ".join(changes[:4]) + ("; ..." if len(changes) > 4 else "")
+    else:
+        what = f"nothing it was trained from changed (Snakemake: {planned.reason or 'rerun'})"
+    return (
+        f"{adapter} is a finished adapter and this run would retrain it, replacing it ({what}). "
+        f"Finished adapters are never replaced: to keep it, restore the settings, or run "
+        f"`snakemake --touch {adapter}` if the change should not retrain it; to train anew, "
+        f"move it aside first (mv {adapter} {adapter}.old; mv {adapter}.prov.json "
+        f"{adapter}.old.prov.json)."
+    )
+
+
+def refuse_rebuilds(planned: Iterable[PlannedTraining]) -> None:
+    """Raise AdapterRebuildError for the first planned job that would replace an adapter."""
+    for job in planned:
+        message = explain_rebuild(job)
+        if message:
+            raise AdapterRebuildError(message)
