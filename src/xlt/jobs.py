@@ -71,14 +71,30 @@ class Job:
         )
 
 
-def start_job(log_file: str | Path | None, threads: int | None = None, rule: str = "xlt") -> Job:
-    """Send `xlt` logging to the job's log file (and stderr), pin torch's threads.
+# Records logged with `extra=CONSOLE` (progress of long jobs: fine-tuning steps) reach the
+# console; everything else at INFO goes to the rule's log file only, so a run of a hundred jobs
+# prints a hundred lines, not thousands.
+CONSOLE = {"console": True}
+
+
+class _ConsoleFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or getattr(record, "console", False)
+
+
+def start_job(
+    log_file: str | Path | None, threads: int | None = None, rule: str = "xlt"
+) -> Job:
+    """Send `xlt` logging to the job's log file (progress and warnings to stderr too), keep
+    library progress bars off the console, and pin the thread count.
 
     Torch uses every core by default; a job must use only the threads Snakemake gave it, or
     parallel jobs oversubscribe the machine. Setting the environment variables as well covers
     libraries that read them at import (OpenMP, MKL, tokenizers).
     """
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    console.addFilter(_ConsoleFilter())
+    handlers: list[logging.Handler] = [console]
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
@@ -88,9 +104,21 @@ def start_job(log_file: str | Path | None, threads: int | None = None, rule: str
         force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.captureWarnings(True)
+    quiet_libraries()
     if threads:
         limit_threads(threads)
     return Job(rule=rule, log_file=str(log_file) if log_file else None)
+
+
+def quiet_libraries() -> None:
+    """No per-job progress bars ("Loading weights", downloads) on the console."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    transformers = sys.modules.get("transformers")
+    if transformers is not None:
+        transformers.utils.logging.disable_progress_bar()
 
 
 def limit_threads(threads: int) -> None:

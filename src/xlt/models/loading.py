@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -138,6 +141,26 @@ def download_model(name: str, hub_id: str, revision: str | None) -> ModelRef:
     return ModelRef(name=name, load_from=hub_id, revision=snapshot.name, source="hub")
 
 
+@contextmanager
+def peft_pattern_warnings_silenced() -> Iterator[None]:
+    """PEFT (0.21) reports the rank/alpha patterns it sets for fused MoE experts
+    (`target_parameters`, e.g. `.*\\.gate_up_proj`) as "did not match any targeted module and
+    were ignored", yet applies them: the expert LoRA weights load with the rank they were
+    trained with (tests/train/test_lora.py checks the shapes). The warning is wrong for us.
+    PEFT also reads transformers' deprecated `is_gradient_checkpointing`: a warning about PEFT's
+    code, which xlt cannot change."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"The following (rank|alpha)_pattern keys did not match any targeted module",
+            category=RuntimeWarning,
+        )
+        warnings.filterwarnings(
+            "ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning
+        )
+        yield
+
+
 def torch_dtype(name: str) -> Any:
     """Resolve a dtype name; `auto` is bfloat16 on a GPU that supports it, else float32."""
     import torch
@@ -180,7 +203,8 @@ def load_model(
     if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, str(adapter))
+        with peft_pattern_warnings_silenced():
+            model = PeftModel.from_pretrained(model, str(adapter))
     model.eval()
     return model
 
