@@ -80,7 +80,6 @@ def test_adding_a_language_plans_only_its_cells(demo):
     assert planned(demo) == {
         "prepare_data": 1,
         "evaluate": cells,
-        "score": cells,
         "analysis": 1,
     }
 
@@ -92,7 +91,6 @@ def test_adding_a_seed_plans_only_its_adapters_and_their_cells(demo):
     assert planned(demo) == {
         "finetune": models * sources,
         "evaluate": cells,
-        "score": cells,
         "analysis": 1,
     }
 
@@ -113,7 +111,7 @@ def test_changing_an_evaluation_template_reruns_only_its_cells(demo):
     edit_yaml(demo / config["templates_file"], reword)
     models, adapters, _, languages, _ = grid(config)
     cells = models * (1 + adapters) * languages
-    assert planned(demo) == {"evaluate": cells, "score": cells, "analysis": 1}
+    assert planned(demo) == {"evaluate": cells, "analysis": 1}
 
 
 def test_changing_the_direct_template_also_retrains(demo):
@@ -132,7 +130,6 @@ def test_changing_the_direct_template_also_retrains(demo):
     assert planned(demo) == {
         "finetune": models * adapters,
         "evaluate": cells,
-        "score": cells,
         "analysis": 1,
     }
 
@@ -147,7 +144,6 @@ def test_changing_a_lora_setting_reruns_adapters_and_downstream_only(demo):
     assert planned(demo) == {
         "finetune": models * adapters,
         "evaluate": cells,
-        "score": cells,
         "analysis": 1,
     }
 
