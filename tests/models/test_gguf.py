@@ -396,3 +396,29 @@ def test_convert_missing_file(tmp_path):
     with pytest.raises(GgufError, match=r"x\.gguf: file not found"):
         convert(tmp_path / "x.gguf", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_fine_tuning_smollm2_puts_the_loss_on_the_answer_only(converted):
+    """An instruct model is fine-tuned in its own chat template (with the system turn it adds),
+    and only the answer label and the end-of-turn token carry loss."""
+    from transformers import AutoTokenizer
+
+    from xlt.io import read_jsonl
+    from xlt.prompts import load_templates
+    from xlt.train.lora import IGNORE_INDEX, training_example
+
+    repo = Path(__file__).resolve().parents[2]
+    tokenizer = AutoTokenizer.from_pretrained(converted[0])
+    template = load_templates(repo / "config" / "templates.yaml")["belebele_num"]
+    row = read_jsonl(repo / "resources" / "demo" / "belebele" / "arb_Arab.jsonl")[0]
+    row = {**row, "id": f"{row['link']}#{row['question_number']}"}
+    example = training_example(row, template, tokenizer, chat=True)
+    pairs = list(zip(example.input_ids, example.labels, strict=True))
+    trained = [token for token, label in pairs if label != IGNORE_INDEX]
+    masked = [token for token, label in pairs if label == IGNORE_INDEX]
+    gold = template.labels[int(row["correct_answer_num"]) - 1]
+    assert tokenizer.decode(trained) == f"{gold}<|im_end|>"
+    prompt = tokenizer.decode(masked)
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    assert prompt.endswith("<|im_start|>assistant\n")
+    assert row["question"].strip() in prompt
