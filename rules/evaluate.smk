@@ -1,5 +1,6 @@
 # One predictions file per cell (model × weights × prompting × language). Its metrics are
-# computed by the analysis (rule tables) from this file alone.
+# computed by the analysis (rule tables) from this file alone. `update()`: Snakemake keeps the
+# previous predictions while a cell is re-evaluated and puts them back if the new run fails.
 
 
 rule evaluate:
@@ -8,8 +9,8 @@ rule evaluate:
         model=MODEL_MARKER,
         adapter=lambda wildcards: STUDY.adapter(wildcards.model, wildcards.weights),
     output:
-        predictions=PREDICTIONS,
-        prov=f"{PREDICTIONS}.prov.json",
+        predictions=update(PREDICTIONS),
+        prov=update(f"{PREDICTIONS}.prov.json"),
     log:
         EVAL_LOG,
     params:

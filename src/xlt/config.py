@@ -131,6 +131,31 @@ def check_model_weights(name: str, model: Mapping[str, Any]) -> None:
             ) from None
 
 
+def check_local_data(config: Mapping[str, Any]) -> None:
+    """Every language the study reads from local files has its file (evaluated languages, the
+    sources, the split's reference and the demo models' corpora)."""
+    data = config["data"]
+    if "local_pattern" not in data:
+        raise ConfigError(
+            "data.source is 'local' but data.local_pattern is not set; give the "
+            "path of each language's file with {lang}, e.g. data/{lang}.jsonl."
+        )
+    needed = {lang: "languages" for lang in config["languages"]}
+    for name, langs in config["sources"].items():
+        needed.update({lang: f"sources.{name}" for lang in langs if lang not in needed})
+    needed.setdefault(data["reference"], "data.reference")
+    for name, model in config["models"].items():
+        for lang in model.get("build", {}).get("corpus", []):
+            needed.setdefault(lang, f"models.{name}.build.corpus")
+    for lang, where in needed.items():
+        path = Path(data["local_pattern"].format(lang=lang))
+        if not path.exists():  # relative to the working directory, as Snakemake reads it
+            raise ConfigError(
+                f"data.local_pattern: {path} (language {lang}, from {where}) does not exist; "
+                "add the file or remove the language."
+            )
+
+
 def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
     """Raise ConfigError (or UnknownLanguageError) for the first problem found."""
     check_codes(config["languages"], where="languages")
@@ -141,11 +166,8 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
         if "build" in model:
             check_codes(model["build"]["corpus"], where=f"models.{name}.build.corpus")
         check_model_weights(name, model)
-    if config["data"]["source"] == "local" and "local_pattern" not in config["data"]:
-        raise ConfigError(
-            "data.source is 'local' but data.local_pattern is not set; give the "
-            "path of each language's file with {lang}, e.g. data/{lang}.jsonl."
-        )
+    if config["data"]["source"] == "local":
+        check_local_data(config)
     for prompting in config["prompting"]:
         for key in ("prompts", "evaluate.max_new_tokens"):
             section = config

@@ -53,7 +53,9 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run Snakemake in `workdir` with this interpreter; output is kept for assertions."""
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
@@ -61,6 +63,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         capture_output=True,
         text=True,
         timeout=3600,
+        env=env,
     )
     if check and result.returncode != 0:
         raise AssertionError(

