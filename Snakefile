@@ -39,3 +39,7 @@ onstart:
             for job in workflow.dag.needrun_jobs()
             if job.rule.name == "finetune"
         )
+
+
+onsuccess:
+    print(run_summary(STUDY), file=sys.stderr)

@@ -1,10 +1,12 @@
 # The study's grid, settings and cluster requests come from one object, xlt.study.Study, built
 # once from the validated config; the rules below only declare files and read from it.
 import re
+import sys
 from pathlib import Path
 
 from xlt.config import check_config, validate_config
 from xlt.jobs import config_errors_exit
+from xlt.summary import run_summary
 from xlt.train.guard import PlannedTraining, refuse_rebuilds
 from xlt.study import (
     ADAPTER,
