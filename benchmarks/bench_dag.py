@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import statistics
 import subprocess
@@ -61,7 +62,7 @@ def all_languages_config(workdir: Path) -> str:
 
 def plan(workdir: Path, *args: str) -> tuple[float, int]:
     """Seconds for one dry run, and the number of jobs it planned."""
-    env = {"PYTHONPATH": str(workdir / "src"), "PATH": str(Path(sys.executable).parent)}
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", *args],
