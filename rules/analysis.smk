@@ -6,11 +6,18 @@
 #   (e.g. filled with `xlt import-lm-eval ... --out <dir>`): the cells are the files found
 #   there, no rule can rebuild them, and `snakemake` runs these rules only.
 FIGURE_FILES = {name: f"results/figures/{name}.png" for name in STUDY.figures()}
+# The source × target heatmap needs fine-tuned cells.
+if any(not cell.parsed_weights.is_base for cell in STUDY.analysis_cells):
+    FIGURE_FILES["transfer_matrix"] = "results/figures/transfer_matrix.png"
+# Typological distances of every analysed language from every source (URIEL via lang2vec).
+TYPOLOGY_LANGS = sorted({cell.lang for cell in STUDY.analysis_cells})
+TRANSFER_TABLES = ("transfer", "ft_vs_cot", "transfer_matrix", "typology")
 ANALYSIS_OUTPUTS = [
     *(
         f"results/tables/{name}.csv"
-        for name in ("scores", "items", "deltas", "deltas_seed_mean", "transfer", "ft_vs_cot")
+        for name in ("scores", "items", "deltas", "deltas_seed_mean", *TRANSFER_TABLES)
     ),
+    "results/tables/typology_distances.csv",
     *FIGURE_FILES.values(),
     "results/findings.md",
 ]
@@ -19,6 +26,12 @@ ANALYSIS_OUTPUTS = [
 rule tables:
     input:
         predictions=STUDY.analysis_predictions(),
+        # Every cell must hold its language's test items and gold (none for a tree made elsewhere).
+        tests=(
+            []
+            if STUDY.analysis.predictions_dir
+            else [DATA.format(lang=lang, split="test") for lang in STUDY.languages]
+        ),
     output:
         scores=report(
             "results/tables/scores.csv", caption="../report/scores.rst", category="Tables"
@@ -48,20 +61,40 @@ rule tables:
         "../scripts/tables.py"
 
 
+rule typology:
+    output:
+        distances=report(
+            "results/tables/typology_distances.csv",
+            caption="../report/typology_distances.rst",
+            category="Tables",
+        ),
+        distances_prov="results/tables/typology_distances.csv.prov.json",
+    log:
+        "logs/analysis/typology.log",
+    params:
+        langs=TYPOLOGY_LANGS,
+        sources=STUDY.facts().as_record()["sources"],
+    localrule: True
+    conda:
+        "../envs/xlt.yaml"
+    script:
+        "../scripts/typology.py"
+
+
 rule transfer:
     input:
         item_table="results/tables/items.csv",
         scores="results/tables/scores.csv",
         seed_means="results/tables/deltas_seed_mean.csv",
+        distances="results/tables/typology_distances.csv",
     output:
-        transfer=report(
-            "results/tables/transfer.csv", caption="../report/transfer.rst", category="Tables"
-        ),
-        transfer_prov="results/tables/transfer.csv.prov.json",
-        ft_vs_cot=report(
-            "results/tables/ft_vs_cot.csv", caption="../report/ft_vs_cot.rst", category="Tables"
-        ),
-        ft_vs_cot_prov="results/tables/ft_vs_cot.csv.prov.json",
+        **{
+            name: report(
+                f"results/tables/{name}.csv", caption=f"../report/{name}.rst", category="Tables"
+            )
+            for name in TRANSFER_TABLES
+        },
+        **{f"{name}_prov": f"results/tables/{name}.csv.prov.json" for name in TRANSFER_TABLES},
     log:
         "logs/analysis/transfer.log",
     params:
@@ -79,6 +112,7 @@ rule figures:
         scores="results/tables/scores.csv",
         seed_means="results/tables/deltas_seed_mean.csv",
         ft_vs_cot="results/tables/ft_vs_cot.csv",
+        matrix="results/tables/transfer_matrix.csv",
     output:
         **{
             name: report(path, f"../report/fig_{name}.rst", category="Figures")
@@ -99,6 +133,7 @@ rule findings:
         transfer="results/tables/transfer.csv",
         ft_vs_cot="results/tables/ft_vs_cot.csv",
         scores="results/tables/scores.csv",
+        typology="results/tables/typology.csv",
     output:
         findings=report(
             "results/findings.md", caption="../report/findings.rst", category="Findings"
@@ -108,6 +143,7 @@ rule findings:
         "logs/analysis/findings.log",
     params:
         alpha=STUDY.analysis.alpha,
+        toy_models=STUDY.models_from("build"),
     localrule: True
     conda:
         "../envs/xlt.yaml"

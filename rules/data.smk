@@ -50,10 +50,14 @@ rule split:
         "../scripts/split.py"
 
 
+# Gold answers must match the reference language's for the same id; `data.gold_mismatch: warn`
+# keeps them with a warning. Not a param: flipping it must not rebuild every language's data and
+# all that follows (`--forcerun prepare_data` checks again).
 rule prepare_data:
     input:
         checked=ITEMS,
         split=SPLIT,
+        reference=ITEMS.format(lang=config["data"]["reference"]),
     output:
         train=DATA.format(lang="{lang}", split="train"),
         test=DATA.format(lang="{lang}", split="test"),

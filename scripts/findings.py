@@ -11,10 +11,12 @@ with run_job(snakemake, torch_threads=False) as job:
         read_table(snakemake.input.ft_vs_cot),
         read_table(snakemake.input.scores),
         alpha=snakemake.params.alpha,
+        typology=read_table(snakemake.input.typology),
+        toy_models=snakemake.params.toy_models,
     )
     write_text(snakemake.output.findings, text)
     job.record(
         snakemake.output.findings,
-        inputs={k: snakemake.input[k] for k in ("transfer", "ft_vs_cot", "scores")},
-        params={"alpha": snakemake.params.alpha},
+        inputs={k: snakemake.input[k] for k in ("transfer", "ft_vs_cot", "scores", "typology")},
+        params={"alpha": snakemake.params.alpha, "toy_models": snakemake.params.toy_models},
     )

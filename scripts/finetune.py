@@ -9,12 +9,11 @@ import logging
 import sys
 from pathlib import Path
 
-from xlt.io import read_json
 from xlt.jobs import run_job
 from xlt.models.loading import ModelRef
 from xlt.study import ModelSettings
 from xlt.train.launch import FinetuneJob, launch_plan, run_launched
-from xlt.train.lora import PREEMPTED_EXIT_CODE, SUMMARY_FILE, Preempted
+from xlt.train.lora import PREEMPTED_EXIT_CODE, Preempted, read_summary
 
 with run_job(snakemake) as job:
     settings = snakemake.params.settings
@@ -42,7 +41,7 @@ with run_job(snakemake) as job:
         )
         if code:
             sys.exit(code)
-        summary = read_json(Path(training.out_dir) / SUMMARY_FILE)
+        summary = read_summary(training.out_dir)
     else:
         try:
             summary = training.run()

@@ -2,13 +2,23 @@
 
 import logging
 
-from xlt.data.belebele import Split, read_belebele, write_language
+from xlt.data.belebele import Split, check_gold, read_belebele, write_language
 from xlt.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     lang = snakemake.wildcards.lang
+    rows = read_belebele(snakemake.input.checked)
+    data = snakemake.config["data"]
+    mismatches = check_gold(
+        rows,
+        read_belebele(snakemake.input.reference),
+        path=snakemake.input.checked,
+        reference=data["reference"],
+        reference_path=snakemake.input.reference,
+        mode=data.get("gold_mismatch", "error"),
+    )
     n_train, n_test = write_language(
-        read_belebele(snakemake.input.checked),
+        rows,
         Split.load(snakemake.input.split),
         lang,
         snakemake.output.train,
@@ -18,6 +28,11 @@ with run_job(snakemake, torch_threads=False) as job:
     for output in (snakemake.output.train, snakemake.output.test):
         job.record(
             output,
-            inputs={"checked": snakemake.input.checked, "split": snakemake.input.split},
+            inputs={
+                "checked": snakemake.input.checked,
+                "split": snakemake.input.split,
+                "reference": snakemake.input.reference,
+            },
             params={"lang": lang},
+            gold_mismatch={"mode": data.get("gold_mismatch", "error"), "items": mismatches},
         )

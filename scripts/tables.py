@@ -12,7 +12,8 @@ OUTPUT_KEYS = {"items": "item_table"}  # `items` is a reserved name in Snakemake
 with run_job(snakemake, torch_threads=False) as job:
     settings = AnalysisSettings(**snakemake.params.analysis)
     study = StudyFacts(**snakemake.params.study)
-    cells = load_cells(snakemake.input.predictions)
+    tests = list(snakemake.input.tests)
+    cells = load_cells(snakemake.input.predictions, tests=tests)
     items = items_table(cells)
     tables = {
         "scores": scores_table(cells, study),
@@ -25,6 +26,6 @@ with run_job(snakemake, torch_threads=False) as job:
         write_table(frame, output)
         job.record(
             output,
-            inputs={"predictions": list(snakemake.input.predictions)},
+            inputs={"predictions": list(snakemake.input.predictions), "tests": tests},
             params={"analysis": settings.as_record(), "study": snakemake.params.study},
         )

@@ -1,6 +1,9 @@
 """The `xlt` command.
 
-- `xlt explain TABLE --row N` traces a table row back to what made it;
+- `xlt explain TABLE --row N` traces a table row back to the files behind it (`--json`);
+- `xlt audit [results/]` checks a whole results tree (hashes, cells, test splits, orphans);
+- `xlt crate results/ OUT` exports the tree's provenance as a Workflow Run RO-Crate;
+- `xlt power [--config STUDY.yaml]` says what a design can show (xlt.power_cli);
 - `xlt import-lm-eval SAMPLES ...` converts an lm-evaluation-harness `--log_samples` file into
   a predictions file that the analysis rules can read.
 """
@@ -9,85 +12,31 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-from xlt.provenance import read_provenance, sidecar_path, verify
-
-SHOWN_FACTS = (
-    "cell",
-    "model",
-    "adapter_sha256",
-    "data_sha256",
-    "template_id",
-    "decoding",
-    "seed",
-    "params",
-    "code",
-    "started",
-    "finished",
-)
+from xlt import power_cli
+from xlt.errors import XltError
 
 
-def input_paths(record: dict[str, Any]) -> Iterator[str]:
-    """Every input path named in a sidecar."""
-    for value in record.get("inputs", {}).values():
-        for entry in value if isinstance(value, list) else [value]:
-            yield entry["path"]
+def explain_command(args: argparse.Namespace) -> int:
+    """`xlt explain`: the chain behind a file or a table row (logic in xlt.audit)."""
+    from xlt.audit import explain_command as run
+
+    return run(args.path, args.row, args.json)
 
 
-def explain_file(path: str, depth: int = 0, seen: set[str] | None = None, out=None) -> int:
-    """Print the provenance chain of one file; return how many files changed since recorded."""
-    seen = set() if seen is None else seen
-    out = out or sys.stdout
-    pad = "  " * depth
-    if path in seen:
-        print(f"{pad}{path} (see above)", file=out)
-        return 0
-    seen.add(path)
-    if not sidecar_path(path).exists():
-        note = "source file" if Path(path).exists() else "MISSING"
-        print(f"{pad}{path} ({note}, no sidecar)", file=out)
-        return 0
-    record = read_provenance(path)
-    changed = verify(record)
-    status = "CHANGED since recorded: " + ", ".join(changed) if changed else "hashes ok"
-    print(f"{pad}{path}  [rule {record['rule']}, {status}]", file=out)
-    for key in SHOWN_FACTS:
-        if record.get(key) not in (None, {}, []):
-            print(f"{pad}  {key}: {record[key]}", file=out)
-    return len(changed) + sum(explain_file(p, depth + 1, seen, out) for p in input_paths(record))
+def audit_command(args: argparse.Namespace) -> int:
+    """`xlt audit`: check a results tree (logic in xlt.audit)."""
+    from xlt.audit import audit_command as run
+
+    return run(args.root)
 
 
-def row_paths(values: dict[str, Any]) -> Iterator[str]:
-    """Files a table row names: columns ending in `_file`, and `;`-separated `_files` lists."""
-    for key, value in values.items():
-        if not isinstance(value, str) or not value:
-            continue
-        if key.endswith("_file"):
-            yield value
-        elif key.endswith("_files"):
-            yield from (p for p in value.split(";") if p)
+def crate_command(args: argparse.Namespace) -> int:
+    """`xlt crate`: export a results tree's provenance as an RO-Crate (logic in xlt.crate)."""
+    from xlt.crate import write_crate
 
-
-def explain_row(table: str, row: int, out=None) -> int:
-    """Print one row of a table and the chain behind every file it names."""
-    import pandas as pd
-
-    out = out or sys.stdout
-    frame = pd.read_csv(table)
-    if not 0 <= row < len(frame):
-        raise SystemExit(f"{table} has rows 0..{len(frame) - 1}; --row {row} is out of range.")
-    values = frame.iloc[row].to_dict()
-    print(f"{table}, row {row}:", file=out)
-    for key, value in values.items():
-        print(f"  {key} = {value}", file=out)
-    changed = explain_file(table, 0, out=out)
-    seen: set[str] = {table}
-    for path in row_paths(values):
-        changed += explain_file(path, 1, seen, out)
-    return changed
+    print(write_crate(args.root, args.out, snakefile=args.snakefile, copy_data=not args.no_data))
+    return 0
 
 
 def import_lm_eval_command(args: argparse.Namespace) -> int:
@@ -105,6 +54,7 @@ def import_lm_eval_command(args: argparse.Namespace) -> int:
             out=args.out,
             split=args.split,
             filter_name=args.filter,
+            extraction=args.extraction,
         )
     except DataError as exc:
         print(f"xlt import-lm-eval: {exc}", file=sys.stderr)
@@ -119,6 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     explain = sub.add_parser("explain", help="trace a table row or a file back to its inputs")
     explain.add_argument("path", help="a results file, e.g. results/tables/deltas.csv")
     explain.add_argument("--row", type=int, help="row number (0-based) of a CSV table")
+    explain.add_argument("--json", action="store_true", help="print the chain as JSON")
+    audit = sub.add_parser("audit", help="check every sidecar, table row and predictions file")
+    audit.add_argument("root", nargs="?", default="results", help="results directory")
+    crate = sub.add_parser("crate", help="export provenance as a Workflow Run RO-Crate")
+    crate.add_argument("root", help="results directory, e.g. results/")
+    crate.add_argument("out", help="directory to write the crate into")
+    crate.add_argument("--snakefile", default="Snakefile", help="the workflow (default: Snakefile)")
+    crate.add_argument("--no-data", action="store_true", help="describe files without copying")
     lm_eval = sub.add_parser(
         "import-lm-eval",
         help="convert lm-evaluation-harness --log_samples output (a Belebele task) to predictions",
@@ -138,14 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         "--split", help="keep only the items of this Belebele-format JSONL (e.g. the test split)"
     )
     lm_eval.add_argument("--filter", help="lm-eval filter to use when samples have several")
+    lm_eval.add_argument(
+        "--extraction", default="lenient", help="extractor for generations: strict or lenient"
+    )
+    power_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "import-lm-eval":
         return import_lm_eval_command(args)
-    changed = explain_file(args.path) if args.row is None else explain_row(args.path, args.row)
-    if changed:
-        print(f"\n{changed} file(s) changed since they were recorded; rebuild with snakemake.")
-        return 1
-    return 0
+    commands = {"explain": explain_command, "audit": audit_command, "crate": crate_command}
+    commands["power"] = power_cli.run
+    try:
+        return commands[args.command](args)
+    except (XltError, FileNotFoundError) as exc:
+        print(f"xlt {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -24,22 +24,25 @@ def toy_models(study: Study) -> list[str]:
     return study.models_from("build")
 
 
+def headline(findings: str) -> list[str]:
+    """The first contrast's title and its language-level answer, from findings.md."""
+    title = answer = ""
+    for line in findings.splitlines():
+        if line.startswith("### ") and not title:
+            title = line[4:].strip()
+        if line.startswith("- **Language level"):
+            answer = line[2:].replace("**", "").strip()
+            break
+    return [f"{title}: {answer}"] if answer else []
+
+
 def run_summary(study: Study, root: str | Path = "results") -> str:
     """A few lines: the findings' headline, where tables and figures are, how to trace a number."""
     root = Path(root)
     lines = []
     findings = root / "findings.md"
     if findings.exists():
-        headline = next(
-            (
-                line.strip()
-                for line in findings.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.startswith("#")
-            ),
-            "",
-        )
-        if headline:
-            lines.append(f"xlt: {headline}")
+        lines += [f"xlt: {line}" for line in headline(findings.read_text(encoding="utf-8"))]
     lines.append(
         f"xlt: results: {root}/findings.md, {root}/tables/, {root}/figures/; trace a number with "
         f"`xlt explain {root}/tables/deltas.csv --row N`, check the tree with `xlt audit`."

@@ -46,3 +46,19 @@ def test_ft_vs_cot_needs_both_kinds_of_cells(tables, tmp_path):
     with pytest.raises(ValueError, match="CoT"):
         figures.ft_vs_cot(no_cot, correlations, tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_source_by_target_matrix_is_drawn_with_one_or_two_sources(tmp_path):
+    from xlt.analysis.matrix import transfer_matrix_table
+
+    settings = AnalysisSettings(n_bootstrap=100)
+    for sources in ({"arabic": 0.15}, {"arabic": 0.15, "english": 0.0}):
+        root = tmp_path / "-".join(sources)
+        cells = load_cells(write_tree(root, n_items=20, cot=False, sources=sources))
+        study = StudyFacts(sources={"arabic": SOURCE, "english": ["eng_Latn"]})
+        matrix = transfer_matrix_table(items_table(cells), study, settings)
+        out = tmp_path / f"matrix-{len(sources)}.png"
+        figures.transfer_matrix(matrix, out)
+        assert_png(out)
+    with pytest.raises(ValueError, match="at least one source"):
+        figures.transfer_matrix(matrix.query("kind == 'interaction'"), tmp_path / "none.png")

@@ -1,15 +1,21 @@
-"""findings.md is written from the tables, and its verdicts follow the stated rule."""
+"""findings.md is written from the tables, its headline is language-level, it says when the
+design cannot answer and why, and it labels item-level results as conditional."""
 
+import pandas as pd
 import pytest
-from support.synthetic import SOURCE, write_tree
+from support.synthetic import SOURCE, language_study, write_tree
 
 from xlt.analysis.cells import items_table, load_cells, scores_table
-from xlt.analysis.correlation import ft_vs_cot_table
-from xlt.analysis.findings import findings_markdown, interval, pp, verdict
+from xlt.analysis.correlation import FT_VS_COT_COLUMNS, ft_vs_cot_table
+from xlt.analysis.findings import findings_markdown, interval, language_verdict, pp
 from xlt.analysis.paired import seed_mean_table
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.transfer import transfer_table
 from xlt.study import StudyFacts
+
+SETTINGS = AnalysisSettings(n_bootstrap=300, mixed_model=False)
+NO_COT = pd.DataFrame(columns=FT_VS_COT_COLUMNS)
+HEADLINE = "- **Language level (the headline; question: Do Semitic languages have a larger gain"
 
 
 def test_numbers_are_formatted_with_real_minus_signs():
@@ -19,40 +25,88 @@ def test_numbers_are_formatted_with_real_minus_signs():
 
 
 @pytest.mark.parametrize(
-    ("estimate", "low", "high", "p", "expected"),
+    ("estimate", "p", "floor", "counts", "expected"),
     [
-        (0.10, 0.02, 0.18, 0.01, "evidence of Semitic-specific transfer"),
-        (-0.10, -0.18, -0.02, 0.01, "evidence that Semitic targets gain less than controls"),
-        (0.01, -0.02, 0.04, 0.61, "no evidence"),
-        (0.10, 0.02, 0.18, 0.20, "inconclusive"),
+        (0.10, 0.01, 0.001, (4, 12), "evidence of Semitic-specific transfer at the language"),
+        (-0.10, 0.01, 0.001, (4, 12), "evidence that Semitic languages gain less"),
+        (0.10, 0.30, 0.001, (4, 12), "no evidence of Semitic-specific transfer at the language"),
+        (0.30, 0.10, 0.1, (3, 3), "the design cannot answer this at the language level"),
     ],
 )
-def test_verdict_rule(estimate, low, high, p, expected):
-    assert verdict(estimate, low, high, p, 0.05).startswith(expected)
+def test_language_verdict_rule(estimate, p, floor, counts, expected):
+    assert language_verdict(estimate, p, floor, 0.05, *counts).startswith(expected)
 
 
-def findings(tmp_path, effect, cot):
-    cells = load_cells(write_tree(tmp_path, semitic_effect=effect, n_items=120, cot=cot))
+def study_findings(**kwargs) -> tuple[str, pd.DataFrame]:
+    items, scores, study = language_study(**kwargs)
+    transfer = transfer_table(items, scores, study, SETTINGS)
+    return findings_markdown(transfer, NO_COT, scores), transfer
+
+
+def headline(text: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(HEADLINE))
+
+
+def item_line(text: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith("- Item level"))
+
+
+def test_a_planted_effect_with_enough_languages_is_evidence_at_the_language_level():
+    text, transfer = study_findings(n_semitic=6, n_control=12, effect=0.25, sd_lang=0.1)
+    assert "evidence of Semitic-specific transfer at the language level" in headline(text)
+    meta = transfer.query("level == 'pooled' and method == 'language_meta' and contrast == 'ft'")
+    row = meta.iloc[0]
+    assert f"meta-regression estimate {pp(row.estimate)}" in text
+    assert f"on {int(row.df)} df" in text
+    assert "randomization over language labels p < 0.001" in text
+    assert "conditional on these 6 + 12 languages" in item_line(text)
+
+
+def test_no_effect_with_heterogeneous_gains_is_no_evidence_and_the_item_level_is_conditional():
+    """Languages differ in gain (sd 0.15) but not by family: the item bootstrap, which holds
+    the languages fixed, excludes 0; the headline does not follow it."""
+    text, transfer = study_findings(n_semitic=5, effect=0.0, sd_lang=0.15, n_items=80, seed=0)
+    did = transfer.query("level == 'pooled' and method == 'did' and contrast == 'ft'").iloc[0]
+    assert did.ci_high < 0 or did.ci_low > 0  # the conditional interval excludes 0 here
+    assert "no evidence of Semitic-specific transfer at the language level" in headline(text)
+    line = item_line(text)
+    assert line.startswith("- Item level, conditional on these 5 + 12 languages")
+    assert "(do these Semitic targets gain more than these controls, for these languages?)" in line
+    assert "for these languages only, which does not carry over" in line
+    assert "Regression of the cell delta (languages fixed)" in text
+    assert "(cell-level OLS: languages fixed)]" in text
+
+
+def test_the_paper_design_cannot_answer_and_says_why():
+    text, _ = study_findings(n_semitic=3, n_control=3, effect=0.25)
+    line = headline(text)
+    assert "the design cannot answer this at the language level" in line
+    assert "with 3 Semitic + 3 control languages there are only 20 ways to label" in line
+    assert "smallest attainable p is 0.1 > α = 0.05" in line
+    assert "More languages, not more items or seeds" in line
+    assert "The language-level test cannot reject in this design" in text
+    assert "inconclusive" not in text
+    assert "conditional on these 3 + 3 languages" in item_line(text)
+
+
+def test_findings_from_files_state_bands_and_the_missing_interaction(tmp_path):
+    cells = load_cells(write_tree(tmp_path, semitic_effect=0.2, n_items=120))
     study = StudyFacts(sources={"arabic": SOURCE})
-    settings = AnalysisSettings(n_bootstrap=300, n_permutations=1000, mixed_model=False)
     items, scores = items_table(cells), scores_table(cells, study)
-    transfer = transfer_table(items, scores, study, settings)
-    correlations = ft_vs_cot_table(seed_mean_table(items, study, settings), settings)
-    return findings_markdown(transfer, correlations, scores), transfer
-
-
-def test_a_planted_effect_is_reported_as_evidence(tmp_path):
-    text, transfer = findings(tmp_path, 0.2, cot=True)
-    pooled = transfer.query("level == 'pooled' and method == 'did' and contrast == 'ft'")
-    row = pooled.query("scale == 'loglik'").iloc[0]
-    assert f"Semitic-specific transfer (pooled): {pp(row.estimate)}" in text
-    assert "evidence of Semitic-specific transfer" in text
+    transfer = transfer_table(items, scores, study, SETTINGS)
+    correlations = ft_vs_cot_table(seed_mean_table(items, study, SETTINGS), SETTINGS)
+    text = findings_markdown(transfer, correlations, scores)
+    assert "- Bands: fixed threshold: strong if mean base loglik accuracy" in text
+    assert "smallest attainable p 0.029" in text  # C(8, 4) = 70 labellings, mirrored
     assert "Does fine-tuning help where CoT helps?" in text and "Pearson r" in text
-    assert "smallest attainable p of 0.0286" in text  # C(8, 4) = 70 labellings, mirrored
+    assert "Not tested: needs two fine-tuning sources, one Semitic and one not" in text
+    assert "Chain-of-thought prompting (base weights)" in text
 
 
-def test_no_planted_effect_no_claim(tmp_path):
-    text, _ = findings(tmp_path, 0.0, cot=False)
-    line = next(x for x in text.splitlines() if "Semitic-specific transfer (pooled)" in x)
-    assert "no evidence" in line
-    assert "Not measured in this run: needs cot cells" in text
+def test_toy_models_are_named_at_the_top_and_the_numbers_called_plumbing(tmp_path):
+    from xlt.analysis.findings import toy_notice
+
+    assert toy_notice([]) == []
+    notice = "\n".join(toy_notice(["demo-dense", "demo-moe"]))
+    assert "toy models (demo-dense, demo-moe)" in notice and "cannot read" in notice
+    assert "config/small-real.yaml" in notice

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from xlt.analysis.cells import items_table, load_cells, scores_table
-from xlt.analysis.importers import answer_option, import_lm_eval, read_samples
+from xlt.analysis.importers import convert_sample, import_lm_eval, read_samples
 from xlt.cli import main as xlt_main
 from xlt.io import DataError, read_jsonl
 from xlt.provenance import read_provenance
@@ -164,12 +164,51 @@ def test_a_generative_log_keeps_the_generation(tmp_path):
     assert items.iloc[0]["correct_gen"] == 1
 
 
-def test_answer_option():
-    assert answer_option("B", "ABCD") == 2
-    assert answer_option(" (C) three", "ABCD") == 3
-    assert answer_option("Answer: 4", "ABCD") == 4
-    assert answer_option("a lot of text", "ABCD") is None
-    assert answer_option(None, "ABCD") is None
+GENERATIONS = [
+    "Let me think. The answer is B",
+    "B",
+    " (C) three",
+    "Answer: 4",
+    "I believe it is four.",
+    "<think>A is tempting</think>\n**D**",
+    "Option A seems wrong; (C) or so",
+    "a lot of text",
+    "",
+]
+TRAIL = ("pred_gen", "extraction", "extraction_rule", "extraction_span")
+
+
+@pytest.mark.parametrize("mode", ["strict", "lenient"])
+def test_imported_and_native_generations_are_read_by_the_same_rules(mode):
+    """The same generations, as a native cell records them and as imported from lm-eval: the
+    same options, rules and spans (lm-eval's own filtered answer is kept beside them)."""
+    from xlt.evaluate.cell import EvalSettings, _record
+    from xlt.prompts import load_templates
+
+    template = load_templates("config/templates.yaml")["belebele_letters"]
+    settings = EvalSettings(template=template, extraction=mode)
+    row = {**doc(0, 1, 2), "id": f"{LINK.format(0)}#1", "lang": "heb_Hebr"}
+    native, imported = [], []
+    for text in GENERATIONS:
+        record = _record(row, prompt(0), template, [-1.0] * 4, text, settings)
+        native.append(tuple(record[k] for k in TRAIL))
+        sample = {
+            "doc_id": 0,
+            "doc": doc(0, 1, 2),
+            "target": "B",
+            "arguments": {"gen_args_0": {"arg_0": prompt(0), "arg_1": {"until": ["\n\n"]}}},
+            "resps": [[text]],
+            "filtered_resps": ["[invalid]"],
+            "filter": "none",
+        }
+        converted = convert_sample(sample, "m", "base", "cot", "heb_Hebr", mode)
+        assert converted["lm_eval_filtered"] == "[invalid]"
+        imported.append(tuple(converted[k] for k in TRAIL))
+    assert imported == native
+    rules = {trail[2] for trail in native}
+    assert {"answer_cue", "bare_label", None} <= rules  # the cases do exercise several rules
+    if mode == "lenient":
+        assert {"option_text", "last_label"} <= rules
 
 
 def test_bad_logs_are_refused_with_the_reason(tmp_path):

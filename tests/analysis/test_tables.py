@@ -12,7 +12,7 @@ from xlt.analysis.correlation import ft_vs_cot_table
 from xlt.analysis.paired import deltas_table, seed_mean_table
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.transfer import transfer_table
-from xlt.cli import row_paths
+from xlt.audit import row_paths
 from xlt.io import DataError
 from xlt.study import Cell, StudyFacts, find_cells
 
@@ -158,16 +158,55 @@ def test_transfer_claims_nothing_without_a_planted_effect(null):
     for scale in ("loglik", "gen"):
         row = pooled_did(transfer, scale=scale)
         assert row.ci_low <= 0 <= row.ci_high and row.p_value > 0.05
-    assert set(transfer["contrast"]) == {"ft"}
+    assert "cot" not in set(transfer["contrast"])  # no cot cells: no CoT contrast
+    interaction = transfer.query("contrast == 'interaction'")
+    assert interaction["estimate"].isna().all()  # one source: only rows saying it needs two
 
 
-def test_bands_split_models_and_say_how(planted):
+def model_band(transfer):
+    return transfer.query("level == 'model'").drop_duplicates("unit").set_index("unit")["band"]
+
+
+def test_bands_are_fixed_in_advance_by_default_and_say_how(planted):
     transfer = planted["transfer"]
-    models = transfer.query("level == 'model'").drop_duplicates("unit").set_index("unit")["band"]
-    assert models.to_dict() == {"weak-a": "weak", "weak-b": "weak", "strong-c": "strong"}
-    assert transfer["band_rule"].str.startswith("median split").all()
+    assert model_band(transfer).to_dict() == {
+        "weak-a": "weak",
+        "weak-b": "weak",
+        "strong-c": "strong",
+    }
+    assert transfer["band_rule"].str.startswith("fixed threshold").all()
+    assert transfer["band_rule"].str.contains(">= 0.5").all()
     band = transfer.query("level == 'band' and unit == 'weak' and method == 'did'").iloc[0]
     assert band.models == "weak-a;weak-b"
+
+
+def test_a_middle_models_band_depends_on_the_others_only_under_the_median_split(planted):
+    """Without strong-c the median split calls weak-b strong; the fixed threshold does not."""
+    items = planted["items"].query("model != 'strong-c' and prompting == 'direct'")
+    items = items[items["id"].isin(items["id"].unique()[:20])]
+    scores = planted["scores"].query("model != 'strong-c'")
+    fast = {"n_bootstrap": 100, "mixed_model": False}
+    median = transfer_table(items, scores, STUDY, AnalysisSettings(bands="median", **fast))
+    fixed = transfer_table(items, scores, STUDY, AnalysisSettings(**fast))
+    assert model_band(median)["weak-b"] == "strong"
+    assert median["band_rule"].str.startswith("median split (data-driven").all()
+    assert model_band(fixed)["weak-b"] == "weak"
+
+
+def test_a_band_set_per_model_in_the_config_wins(planted):
+    items = planted["items"].query("prompting == 'direct'")
+    items = items[items["id"].isin(items["id"].unique()[:20])]
+    study = StudyFacts(sources=STUDY.sources, models={"weak-a": {"band": "strong"}})
+    settings = AnalysisSettings(n_bootstrap=100, mixed_model=False, bands={"threshold": 0.4})
+    transfer = transfer_table(items, planted["scores"], study, settings)
+    assert model_band(transfer).to_dict() == {
+        "weak-a": "strong",
+        "weak-b": "weak",
+        "strong-c": "strong",
+    }
+    rule = transfer["band_rule"].iloc[0]
+    assert rule.startswith("set per model in the config (weak-a strong)")
+    assert ">= 0.4" in rule
 
 
 def test_a_threshold_leaves_a_band_empty_and_says_so(planted):

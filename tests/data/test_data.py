@@ -8,6 +8,7 @@ from xlt.data.belebele import (
     DataError,
     Split,
     assert_no_leak,
+    check_gold,
     item_id,
     make_split,
     read_belebele,
@@ -138,3 +139,34 @@ def test_shipped_demo_data_is_valid_parallel_and_balanced(tmp_path):
     split = make_split(read_belebele(files[0]), n_test=16, seed=0, reference="x")
     sizes = write_language(read_belebele(files[1]), split, "x", tmp_path / "tr", tmp_path / "te")
     assert sizes[1] == 16
+
+
+def test_a_gold_answer_that_differs_from_the_reference_is_refused(tmp_path):
+    reference = synthetic_rows(4)
+    rows = synthetic_rows(4, lang="heb_Hebr")
+    rows[2] = rows[2] | {"correct_answer_num": str(int(rows[2]["correct_answer_num"]) % 4 + 1)}
+    ref_path = write_jsonl(tmp_path / "eng_Latn.jsonl", reference)
+    path = write_jsonl(tmp_path / "heb_Hebr.jsonl", rows)
+    args = {"path": path, "reference": "eng_Latn", "reference_path": ref_path}
+    with pytest.raises(DataError) as err:
+        check_gold(read_belebele(path), read_belebele(ref_path), **args)
+    message = str(err.value)
+    assert f"{path}:3: item {item_id(rows[2])} has gold {rows[2]['correct_answer_num']}" in message
+    assert f"reference eng_Latn has {reference[2]['correct_answer_num']} ({ref_path}:3)" in message
+    assert "data.gold_mismatch: warn" in message
+    # Parallel data with the same answers passes.
+    assert check_gold(read_belebele(ref_path), read_belebele(ref_path), **args) == []
+
+
+def test_gold_mismatch_warn_keeps_the_answers_and_says_so(tmp_path, caplog):
+    reference = synthetic_rows(4)
+    rows = [
+        r | {"correct_answer_num": str(int(r["correct_answer_num"]) % 4 + 1)} for r in reference
+    ]
+    args = {"path": "heb.jsonl", "reference": "eng_Latn", "reference_path": "eng.jsonl"}
+    caplog.set_level("WARNING")
+    found = check_gold(rows, reference, mode="warn", **args)
+    assert len(found) == len(rows)
+    assert caplog.text.count("data.gold_mismatch: warn") == len(rows)
+    with pytest.raises(DataError, match="gold_mismatch must be one of"):
+        check_gold(rows, reference, mode="ignore", **args)

@@ -7,6 +7,7 @@ from xlt.evaluate.extract import (
     EXTRACTORS,
     Extraction,
     extract_answer,
+    extraction_fields,
     normalize_text,
     strip_reasoning,
 )
@@ -231,3 +232,22 @@ def test_never_an_option_outside_the_labels(labels, mode):
         assert (result.option is None) == (result.rule is None) == (result.matched is None)
         if result.option is not None:
             assert result.matched in normalize_text(text)
+
+
+def test_a_predictions_record_keeps_the_rule_and_the_span_it_read():
+    fields = extraction_fields(COT, NUM, OPTIONS, "lenient")
+    assert fields == {
+        "pred_gen": 3,
+        "extraction": "lenient",
+        "extraction_rule": "answer_cue",
+        "extraction_span": "the answer is 3",
+    }
+    assert fields["extraction_span"] in normalize_text(COT)
+    none_found = extraction_fields("I cannot tell.", NUM, OPTIONS, "strict")
+    assert none_found == {
+        "pred_gen": None,
+        "extraction": "strict",
+        "extraction_rule": None,
+        "extraction_span": None,
+    }
+    assert set(extraction_fields(None, NUM, OPTIONS, "lenient").values()) == {None}

@@ -5,6 +5,11 @@ Item i of language l under model m is right with probability
 (a linear probability model kept inside (0, 1), so the true difference in differences is
 exactly `semitic_effect`). Item difficulty is shared by every language and model, as Belebele's
 parallel items are. CoT cells gain `gain_m` everywhere, so FT gain and CoT gain correlate.
+`sources` fine-tunes on several named sources, each with its own Semitic-specific effect.
+
+`language_study` makes the item and score tables of a study with many languages in memory
+(no files), languages differing in gain for reasons other than family: the data on which a
+language-level test must keep its size and a conditional one does not.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from xlt.study import Cell, StudyFacts, Weights
 
 SOURCE = ["arb_Arab"]
 SEMITIC = ["heb_Hebr", "amh_Ethi", "mlt_Latn", "tir_Ethi"]
@@ -55,19 +63,25 @@ def write_tree(
     cot: bool = True,
     models: dict[str, tuple[float, float]] | None = None,
     seed: int = 0,
+    sources: dict[str, float] | None = None,
 ) -> list[Path]:
-    """Write `<root>/<model>/<weights>/<prompting>/<lang>.jsonl` files; return their paths."""
+    """Write `<root>/<model>/<weights>/<prompting>/<lang>.jsonl` files; return their paths.
+
+    `sources` maps each fine-tuning source to its Semitic-specific effect (default: `arabic`
+    with `semitic_effect`, the same draws as before sources existed)."""
     rng = np.random.default_rng(seed)
     models = models or MODELS
+    sources = sources if sources is not None else {"arabic": semitic_effect}
     item_effect = rng.uniform(-0.15, 0.15, n_items)
     gold = rng.integers(1, 5, n_items)
     ids = [f"https://synthetic.test/p{i // 2}#{i % 2 + 1}" for i in range(n_items)]
     paths = []
     for model, (base, gain) in models.items():
         for lang in SOURCE + SEMITIC + CONTROL:
-            effect = gain + (semitic_effect if lang in SEMITIC else 0.0)
             cells = [("base", "direct", 0.0)]
-            cells += [(f"ft-arabic-s{s}", "direct", effect) for s in seeds]
+            for source, source_effect in sources.items():
+                effect = gain + (source_effect if lang in SEMITIC else 0.0)
+                cells += [(Weights.adapter(source, s).name, "direct", effect) for s in seeds]
             if cot:
                 cells.append(("base", "cot", gain))
             for weights, prompting, shift in cells:
@@ -92,3 +106,68 @@ def write_tree(
                 path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
                 paths.append(path)
     return paths
+
+
+SEMITIC_POOL = ["heb_Hebr", "amh_Ethi", "mlt_Latn", "tir_Ethi", "ary_Arab", "arz_Arab"]
+CONTROL_POOL = [
+    "fra_Latn", "jpn_Jpan", "kor_Hang", "pes_Arab", "urd_Arab", "hau_Latn", "som_Latn",
+    "tur_Latn", "fin_Latn", "rus_Cyrl", "tam_Taml", "tha_Thai", "ind_Latn", "swh_Latn",
+    "kat_Geor", "eus_Latn", "vie_Latn", "hin_Deva",
+]  # fmt: skip
+LANGUAGE_SOURCE = {"arabic": ["arb_Arab"]}
+
+
+def language_study(
+    n_semitic: int = 4,
+    n_control: int = 12,
+    effect: float = 0.0,
+    sd_lang: float = 0.06,
+    n_models: int = 2,
+    n_items: int = 60,
+    gain: float = 0.08,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, StudyFacts]:
+    """(items, scores, study) of a one-source study with `n_semitic` + `n_control` target
+    languages, in memory. Item i of language l under model m is right with probability
+    base_m + item_i + lang_l + [fine-tuned] · (gain + effect · [l Semitic] + u_l), u_l ~
+    N(0, sd_lang): the languages' own gains differ, so with `effect` 0 there is no
+    Semitic-specific transfer but any set of languages shows some difference."""
+    rng = np.random.default_rng(seed)
+    langs = ["arb_Arab", *SEMITIC_POOL[:n_semitic], *CONTROL_POOL[:n_control]]
+    ids = [f"https://synthetic.test/p{i // 2}#{i % 2 + 1}" for i in range(n_items)]
+    item = rng.uniform(-0.15, 0.15, n_items)
+    level = rng.normal(0.0, 0.05, len(langs))
+    own = rng.normal(0.0, sd_lang, len(langs))
+    frames = []
+    for m in range(n_models):
+        name, base = f"model-{m}", 0.35 + 0.1 * m
+        for j, lang in enumerate(langs):
+            lift = gain + effect * (lang in SEMITIC_POOL) + own[j]
+            for weights, shift in (("base", 0.0), (Weights.adapter("arabic", 0).name, lift)):
+                p = np.clip(base + item + level[j] + shift, 0.02, 0.98)
+                right = (rng.random(n_items) < p).astype(int)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "model": name,
+                            "weights": weights,
+                            "prompting": "direct",
+                            "lang": lang,
+                            "id": ids,
+                            "correct_loglik": right,
+                            "correct_gen": np.nan,
+                            "predictions_file": Cell(name, weights, "direct", lang).predictions(
+                                "synthetic"
+                            ),
+                        }
+                    )
+                )
+    items = pd.concat(frames, ignore_index=True)
+    scores = (
+        items.groupby(["model", "weights", "prompting", "lang"], sort=False)["correct_loglik"]
+        .mean()
+        .rename("accuracy_loglik")
+        .reset_index()
+    )
+    scores["is_source"] = scores["lang"].isin(LANGUAGE_SOURCE["arabic"])
+    return items, scores, StudyFacts(sources=LANGUAGE_SOURCE)

@@ -4,6 +4,11 @@
 cell and `items_table` one row per item of every cell (the long table that the paired deltas
 and the transfer tests start from, and that any outside analysis can start from too).
 
+No silent wrong result: a file whose records name another cell, hold impossible values (an
+option outside the labels), or whose items or gold answers differ from its language's test
+split (or, for a tree made elsewhere with no split at hand, from the other cells of its
+language) is refused with a `DataError` naming the file and the first differing item.
+
 A scale is `loglik` (format-free: the most likely label) for every cell, and `gen` (the answer
 extracted from the generation) for cells where anything was generated.
 """
@@ -19,11 +24,12 @@ from typing import Any
 import pandas as pd
 
 from xlt.analysis.metrics import cell_metrics, correct_generation, correct_loglik
-from xlt.io import DataError, read_jsonl
+from xlt.io import DataError, iter_jsonl, read_jsonl
 from xlt.languages import language
-from xlt.study import Cell, GridError, StudyFacts, Weights
+from xlt.study import DATA, Cell, GridError, StudyFacts, Weights
 
 SCALES = ("loglik", "gen")
+N_OPTIONS = 4  # Belebele; a record with `labels` has len(labels) options
 CELL_KEYS = ("model", "weights", "prompting", "lang")
 LANGUAGE_COLUMNS = ("language", "family", "genus", "script", "group")
 
@@ -41,18 +47,137 @@ class CellRecords:
         return self.cell.key
 
 
-def load_cells(paths: Iterable[str | Path]) -> list[CellRecords]:
-    """Read every predictions file once; its path names the cell, its records must agree."""
+def load_cells(
+    paths: Iterable[str | Path], tests: Iterable[str | Path] | None = None
+) -> list[CellRecords]:
+    """Read every predictions file once; its path names the cell, its records must agree.
+
+    `tests` are the test split files (`results/data/{lang}/test.jsonl`): every cell must hold
+    exactly its language's test items, with their gold answers. Without them (None or empty: a
+    predictions tree made elsewhere), the cells of a language must agree with each other.
+    """
+    splits = read_test_splits(tests) if tests else None
+    # Without splits, the first cell of each language is what the others must agree with.
+    agreed: dict[str, tuple[dict[str, int], str]] = {}
     loaded = []
     for path in paths:
         try:
             cell = Cell.from_path(path)
         except GridError as exc:
             raise DataError(str(exc)) from None
-        records = read_jsonl(path)
-        _check_records(cell, str(path), records)
+        lines, records = _read_lines(path)
+        check_cell(cell, str(path), records, lines)
+        if splits is not None and cell.lang not in splits:
+            raise DataError(
+                f"{path}: no test split of {cell.lang} among the tests given ("
+                f"{', '.join(sorted(splits))}); add {DATA.format(lang=cell.lang, split='test')} "
+                "to the rule's inputs."
+            )
+        if splits is not None:
+            expected, source = splits[cell.lang]
+        else:
+            expected, source = agreed.setdefault(
+                cell.lang, ({r["id"]: r["gold"] for r in records}, str(path))
+            )
+        problem = compare_items(records, lines, expected, source)
+        if problem:
+            raise DataError(f"{path}: {problem}")
         loaded.append(CellRecords(cell, str(path), records))
     return loaded
+
+
+def _read_lines(path: str | Path) -> tuple[list[int], list[dict[str, Any]]]:
+    found = list(iter_jsonl(path))
+    return [line for line, _ in found], [record for _, record in found]
+
+
+def check_cell(
+    cell: Cell, path: str, records: Sequence[dict[str, Any]], lines: Sequence[int]
+) -> None:
+    """What a predictions file must be on its own: records of its cell, possible values."""
+    _check_records(cell, path, list(records))
+    check_values(path, records, lines)
+
+
+def read_test_splits(paths: Iterable[str | Path]) -> dict[str, tuple[dict[str, int], str]]:
+    """Each test split file's language -> ({item id: gold option}, file), from its records."""
+    splits: dict[str, tuple[dict[str, int], str]] = {}
+    for path in paths:
+        rows = read_jsonl(path)
+        langs = {row.get("lang") for row in rows}
+        if not rows or len(langs) != 1 or None in langs:
+            raise DataError(
+                f"{path}: a test split needs items of one language (found {sorted(map(str, langs))}"
+                "); rebuild it with snakemake."
+            )
+        splits[langs.pop()] = ({r["id"]: int(r["correct_answer_num"]) for r in rows}, str(path))
+    return splits
+
+
+def compare_items(
+    records: Sequence[dict[str, Any]],
+    lines: Sequence[int],
+    expected: dict[str, int],
+    source: str,
+) -> str | None:
+    """The first way a cell's items differ from `expected` ({id: gold} of `source`), or None.
+
+    Checked in order: a repeated item, an item of `source` that is missing, an item that is not
+    in `source`, a gold answer that differs.
+    """
+    seen: dict[str, int] = {}
+    for line, record in zip(lines, records, strict=True):
+        item = record.get("id")
+        if item in seen:
+            return f"line {line}: item {item} appears twice (first on line {seen[item]})."
+        seen[item] = line
+    missing = [item for item in expected if item not in seen]
+    if missing:
+        return (
+            f"item {missing[0]} of {source} is missing ({len(missing)} of {len(expected)} "
+            "missing); evaluate the cell again or restore the file."
+        )
+    for line, record in zip(lines, records, strict=True):
+        item = record["id"]
+        if item not in expected:
+            return f"line {line}: item {item} is not in {source}; remove it or restore the file."
+        if record.get("gold") != expected[item]:
+            return (
+                f"line {line}: item {item} has gold {record.get('gold')!r} but {source} says "
+                f"{expected[item]}; the file was edited or made from other data."
+            )
+    return None
+
+
+def _is_option(value: Any, n: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= n
+
+
+def check_values(path: str, records: Sequence[dict[str, Any]], lines: Sequence[int]) -> None:
+    """Refuse impossible values: a gold or predicted option outside 1..len(labels), or
+    log-likelihoods that are not one number per label."""
+    for line, record in zip(lines, records, strict=True):
+        where = f"{path}:{line}: item {record.get('id')}"
+        if not isinstance(record.get("id"), str) or not record["id"]:
+            raise DataError(f"{path}:{line}: no item id; every record needs its `id`.")
+        labels = record.get("labels")
+        n = len(labels) if isinstance(labels, list) and labels else N_OPTIONS
+        for key, required in (("gold", True), ("pred_loglik", False), ("pred_gen", False)):
+            value = record.get(key)
+            if (value is not None or required) and not _is_option(value, n):
+                raise DataError(
+                    f"{where}: {key} = {value!r} is not an option (1..{n}); the file was "
+                    "edited by hand or is broken: evaluate the cell again."
+                )
+        scores = record.get("option_logprobs")
+        if scores is not None and (
+            not isinstance(scores, list)
+            or len(scores) != n
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in scores)
+        ):
+            raise DataError(
+                f"{where}: option_logprobs must be {n} numbers, one per label, got {scores!r}."
+            )
 
 
 def _check_records(cell: Cell, path: str, records: list[dict[str, Any]]) -> None:

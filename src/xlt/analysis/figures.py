@@ -20,6 +20,7 @@ from matplotlib import colormaps
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
 from xlt.analysis.metrics import wilson_interval
 from xlt.io import atomic_path
@@ -384,4 +385,101 @@ def accuracy_bars(scores: pd.DataFrame, out: str | Path) -> None:
         "languages: sources, Semitic, controls)",
         fontsize=9,
     )
+    save(fig, out)
+
+
+def _matrix_grid(
+    cells: pd.DataFrame, matrix: pd.DataFrame, scale: str, langs: list[str]
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """(row labels, gains in pp, significant, source-language cells) of one scale: a row per
+    source and, per interaction pair, a row of per-language differences between the sources."""
+    at_scale = cells[cells["scale"] == scale]
+    sources = list(dict.fromkeys(at_scale["source"]))
+    pairs = matrix[(matrix["kind"] == "interaction") & (matrix["scale"] == scale)]
+    pairs = pairs[pairs["reference"].notna()]
+    labels = [f"fine-tuned on {source}" for source in sources]
+    labels += [f"{p.source} − {p.reference} (difference)" for p in pairs.itertuples()]
+    grid = np.full((len(labels), len(langs)), np.nan)
+    significant = np.zeros_like(grid, dtype=bool)
+    own = np.zeros_like(grid, dtype=bool)
+    for row in at_scale.itertuples(index=False):
+        i, j = sources.index(row.source), langs.index(row.lang)
+        grid[i, j] = 100 * row.mean_delta
+        significant[i, j] = bool(row.ci_low > 0 or row.ci_high < 0)
+        own[i, j] = bool(row.is_source)
+    for k, pair in enumerate(pairs.itertuples(index=False)):
+        if pair.source in sources and pair.reference in sources:
+            a, b = sources.index(pair.source), sources.index(pair.reference)
+            grid[len(sources) + k] = grid[a] - grid[b]
+            own[len(sources) + k] = own[a] | own[b]
+    return labels, grid, significant, own
+
+
+def transfer_matrix(matrix: pd.DataFrame, out: str | Path) -> None:
+    """Source × target heatmap of the fine-tuning gain (pp, models and seeds averaged), one
+    panel per scale, targets grouped into Semitic and controls; a source's own languages are
+    hatched; * = item-bootstrap 95% interval excludes 0. With a Semitic and a non-Semitic
+    source, a difference row shows the interaction: a Semitic block warmer than the controls."""
+    cells = matrix[matrix["kind"] == "cell"]
+    if cells.empty:
+        raise ValueError("no fine-tuned cells: the matrix needs at least one source.")
+    facts = cells.drop_duplicates("lang").set_index("lang")
+    langs = sorted(facts.index, key=lambda lang: (facts.loc[lang, "group"] != "semitic", lang))
+    scales = [s for s in ("loglik", "gen") if s in set(cells["scale"])]
+    n_rows = len(_matrix_grid(cells, matrix, scales[0], langs)[0])
+    width = max(6.0, 0.8 * len(langs) + 3.0)
+    fig, axes = new_figure(len(scales), 1, figsize=(width, (0.6 * n_rows + 1.9) * len(scales)))
+    for ax, scale in zip(axes[:, 0], scales, strict=True):
+        labels, grid, significant, own = _matrix_grid(cells, matrix, scale, langs)
+        limit = max(1.0, float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0)
+        image = ax.imshow(
+            np.ma.masked_invalid(grid),
+            cmap="RdBu",
+            norm=TwoSlopeNorm(0.0, -limit, limit),
+            aspect="auto",
+        )
+        for i in range(len(labels)):
+            for j in range(len(langs)):
+                if own[i, j]:
+                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", lw=0))
+                if np.isfinite(grid[i, j]):
+                    mark = "*" if significant[i, j] else ""
+                    dark = abs(grid[i, j]) > 0.6 * limit
+                    ax.text(
+                        j,
+                        i,
+                        f"{grid[i, j]:+.1f}{mark}",
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if dark else "black",
+                    )
+        ax.set_xticks(range(len(langs)), langs, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        semitic = sum(facts.loc[lang, "group"] == "semitic" for lang in langs)
+        if 0 < semitic < len(langs):
+            ax.axvline(semitic - 0.5, color="black", linewidth=2)
+        top = ax.get_xaxis_transform()
+        for label, first, last in (
+            ("Semitic", 0, semitic - 1),
+            ("control", semitic, len(langs) - 1),
+        ):
+            if last >= first:
+                ax.text(
+                    (first + last) / 2,
+                    1.02,
+                    label,
+                    transform=top,
+                    ha="center",
+                    va="bottom",
+                    fontsize=9,
+                    fontweight="bold",
+                )
+        ax.set_title(
+            f"Source × target: Δ {SCALE_NAMES[scale]} (pp) vs base, models and seeds averaged\n"
+            "hatched: the source's own languages; * = item-bootstrap 95% interval excludes 0",
+            fontsize=9,
+            pad=22,
+        )
+        fig.colorbar(image, ax=ax, label="Δ accuracy (pp)", shrink=0.9)
     save(fig, out)

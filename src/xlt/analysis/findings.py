@@ -1,15 +1,24 @@
 """`findings.md`: the study's answer in words, written from the tables and nothing else.
 
-Every number in the text is read from transfer.csv, ft_vs_cot.csv, deltas_seed_mean.csv or
-scores.csv and only formatted here (proportions as percentage points), so the prose cannot
-drift from the tables. The verdict of a test is a rule, stated in the text: evidence when the
-item-bootstrap interval excludes 0 and the permutation p-value is below alpha, no evidence
-when neither holds, inconclusive when they disagree.
+Every number in the text is read from transfer.csv, ft_vs_cot.csv, scores.csv (and, when
+given, typology.csv) and only formatted here (proportions as percentage points), so the prose
+cannot drift from the tables.
+
+The headline of each contrast is the language-level answer: do Semitic languages, as a
+family, gain more than other languages? Its verdict comes from the randomization test over
+language labels (`language_randomization`), which needs only that languages be exchangeable;
+the meta-regression (`language_meta`) gives the estimate and interval. When the design cannot
+reject at all (its smallest attainable p exceeds alpha, or there are too few languages), the
+text says so and why, instead of calling the result inconclusive. Item-level results (the
+item-bootstrap DiD, OLS, mixed model) are quoted as conditional on the chosen languages. Every
+p-value printed comes with the question it answers.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -19,6 +28,8 @@ SCALE_TITLES = {
     "loglik": "format-free accuracy (label log-likelihood)",
     "gen": "generative accuracy",
 }
+LANGUAGE_Q = "do Semitic languages gain more than other languages? (languages random)"
+CONDITIONAL_Q = "do these Semitic targets gain more than these controls, for these languages?"
 
 
 def _num(value: float, digits: int = 1, sign: bool = True) -> str:
@@ -44,33 +55,120 @@ def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
-def verdict(estimate: float, low: float, high: float, p: float, alpha: float) -> str:
-    """The verdict rule: interval and permutation test must agree before anything is claimed."""
-    excludes_zero = low > 0 or high < 0
-    significant = p < alpha
-    if excludes_zero and significant:
-        if estimate > 0:
-            return "evidence of Semitic-specific transfer"
-        return "evidence that Semitic targets gain less than controls"
-    if not excludes_zero and not significant:
-        return "no evidence"
-    return "inconclusive (the item bootstrap and the language permutation disagree)"
+def _finite(row: pd.Series | dict, *columns: str) -> bool:
+    return all(
+        isinstance(row[c], numbers.Real) and not isinstance(row[c], bool) and math.isfinite(row[c])
+        for c in columns
+    )
 
 
-def _finite(row: pd.Series, *columns: str) -> bool:
-    return all(isinstance(row[c], int | float) and math.isfinite(row[c]) for c in columns)
+def _count(row: pd.Series, column: str) -> int:
+    return int(row[column]) if _finite(row, column) else 0
 
 
-def did_sentence(row: pd.Series, label: str, alpha: float) -> str:
-    """One DiD row in words, e.g. 'Semitic-specific transfer (pooled): +0.8 pp [...] — ...'."""
-    if not _finite(row, "estimate", "ci_low", "ci_high", "p_value"):
-        return f"{label}: not tested ({row['note']})."
+def cannot_reject_reason(n_semitic: int, n_control: int, smallest_p: float, alpha: float) -> str:
+    """Why the language-level test cannot reject, in words."""
+    relabellings = math.comb(n_semitic + n_control, n_semitic)
     return (
-        f"{label}: {pp(row['estimate'])} {interval(row['ci_low'], row['ci_high'])}, "
-        f"permutation {p_text(row['p_value'])} — "
-        f"{verdict(row['estimate'], row['ci_low'], row['ci_high'], row['p_value'], alpha)}. "
-        f"Mean gain: Semitic {pp(row['mean_delta_semitic'])}, "
-        f"controls {pp(row['mean_delta_control'])}."
+        f"with {n_semitic} Semitic + {n_control} control languages there are only "
+        f"{relabellings} ways to label the languages, so the randomization test's smallest "
+        f"attainable p is {smallest_p:.2g} > α = {alpha:g}: no result, however large, could "
+        "reach significance. More languages, not more items or seeds, would fix this"
+    )
+
+
+def language_verdict(
+    estimate: float, p: float, smallest_p: float, alpha: float, n_semitic: int, n_control: int
+) -> str:
+    """The headline rule, from the randomization test over language labels."""
+    if smallest_p > alpha + 1e-12:
+        return "the design cannot answer this at the language level: " + cannot_reject_reason(
+            n_semitic, n_control, smallest_p, alpha
+        )
+    if p <= alpha + 1e-12:
+        if estimate > 0:
+            return "evidence of Semitic-specific transfer at the language level"
+        return "evidence that Semitic languages gain less than other languages"
+    return "no evidence of Semitic-specific transfer at the language level"
+
+
+def _langs(text: Any) -> str:
+    return ", ".join(str(text).split(";")) if isinstance(text, str) and text else "none"
+
+
+def _contrast_title(row: pd.Series) -> str:
+    if row["contrast"] == "ft":
+        return f"Fine-tuning on {row['source']}"
+    if row["contrast"] == "interaction":
+        if not isinstance(row.get("reference"), str) or row["reference"] == "base/direct":
+            return "Source × target interaction"
+        other = str(row["reference"]).removeprefix("fine-tuned on ")
+        return f"Source × target interaction: fine-tuning on {row['source']} rather than {other}"
+    return "Chain-of-thought prompting (base weights)"
+
+
+def _rows(frame: pd.DataFrame, level: str, method: str) -> pd.DataFrame:
+    return frame[(frame["level"] == level) & (frame["method"] == method)]
+
+
+def _language_rows(frame: pd.DataFrame, level: str, unit: str) -> tuple[pd.Series, pd.Series]:
+    """The (randomization, meta-regression) rows of one unit; the first may have no p."""
+    rows = frame[(frame["level"] == level) & (frame["unit"] == unit)]
+    random = rows[rows["method"] == "language_randomization"]
+    meta = rows[rows["method"] == "language_meta"]
+    empty = pd.Series({"p_value": math.nan, "note": "no language-level rows"})
+    return (
+        random.iloc[0] if not random.empty else empty,
+        meta.iloc[0] if not meta.empty else empty,
+    )
+
+
+def language_lines(frame: pd.DataFrame, level: str, unit: str, alpha: float) -> list[str]:
+    """The language-level verdict and its numbers for one unit (pooled, a band or a model)."""
+    r, m = _language_rows(frame, level, unit)
+    if not _finite(r, "p_value"):
+        return [f"not tested at the language level ({m['note']})"]
+    n_sem, n_ctl = _count(r, "n_semitic"), _count(r, "n_control")
+    verdict = language_verdict(r["estimate"], r["p_value"], r["smallest_p"], alpha, n_sem, n_ctl)
+    details = (
+        f"randomization over language labels {p_text(r['p_value'])} (smallest attainable p "
+        f"{r['smallest_p']:.2g}); meta-regression estimate {pp(m['estimate'])} "
+        f"{interval(m['ci_low'], m['ci_high'])}, HKSJ t {p_text(m['p_value'])} on "
+        f"{_count(m, 'df')} df (t-based: assumes roughly normal language effects)"
+    )
+    return [verdict, details]
+
+
+def language_short(frame: pd.DataFrame, level: str, unit: str, alpha: float) -> str:
+    """The language-level verdict of a band or model in a few words, with its p."""
+    r, m = _language_rows(frame, level, unit)
+    if not _finite(r, "p_value"):
+        return f"language level: not tested ({m['note']})"
+    if r["smallest_p"] > alpha + 1e-12:
+        verdict = f"cannot reject (smallest attainable p {r['smallest_p']:.2g} > α)"
+    else:
+        found = r["p_value"] <= alpha + 1e-12
+        verdict = f"{'evidence' if found else 'no evidence'}, randomization {p_text(r['p_value'])}"
+    return f"language level (same question, this unit): {verdict}"
+
+
+def conditional_sentence(row: pd.Series, short: bool = False) -> str:
+    """The item-bootstrap DiD of a unit, labelled as conditional on its languages (`short`:
+    for bands and models, after the pooled line has stated the question)."""
+    if not _finite(row, "estimate", "ci_low", "ci_high", "p_value"):
+        return f"item level: not tested ({row['note']})"
+    values = (
+        f"{pp(row['estimate'])} {interval(row['ci_low'], row['ci_high'])}, bootstrap "
+        f"{p_text(row['p_value'])}"
+    )
+    if short:
+        return f"item level, conditional on these languages (same question): {values}"
+    excludes = row["ci_low"] > 0 or row["ci_high"] < 0
+    reading = "the interval excludes 0" if excludes else "the interval includes 0"
+    return (
+        f"item level, conditional on these {_count(row, 'n_semitic')} + "
+        f"{_count(row, 'n_control')} languages ({CONDITIONAL_Q}): {values} — {reading} for "
+        "these languages only, which does not carry over to other Semitic or control languages"
     )
 
 
@@ -89,72 +187,89 @@ def model_sentence(row: pd.Series) -> str:
         span = f" {interval(row['ci_low'], row['ci_high'])}" if bounded else ""
         value = f"{pp(row['estimate'])}{span}"
     test = f", {p_text(row['p_value'])}" if _finite(row, "p_value") else ""
-    return f"{row['term']}: {value}{test}"
+    question = f" [{row['question']}]" if isinstance(row.get("question"), str) else ""
+    return f"{row['term']}: {value}{test}{question}"
 
 
-def _langs(text: Any) -> str:
-    return ", ".join(str(text).split(";")) if isinstance(text, str) and text else "none"
-
-
-def _contrast_title(row: pd.Series) -> str:
-    if row["contrast"] == "ft":
-        return f"Fine-tuning on {row['source']}"
-    return "Chain-of-thought prompting (base weights)"
+def _setup_sentence(row: pd.Series) -> str:
+    seeds = f"{_count(row, 'n_seeds')} seed(s) per adapter, " if row["contrast"] != "cot" else ""
+    return (
+        f"Semitic targets: {_langs(row['semitic_langs'])}; controls: "
+        f"{_langs(row['control_langs'])}; excluded (source languages): "
+        f"{_langs(row['excluded_langs'])}. {_count(row, 'n_items')} questions, "
+        f"{seeds}{_count(row, 'n_models')} model(s)."
+    )
 
 
 def contrast_section(frame: pd.DataFrame, alpha: float) -> list[str]:
-    """The lines of one contrast × scale: pooled, bands, models, regression, mixed model."""
+    """The lines of one contrast × scale: the language-level headline, the conditional
+    item-level result, bands and models, regression and mixed model."""
     first = frame.iloc[0]
-    name = "fine-tuning" if first["contrast"] == "ft" else "CoT"
     lines = [f"### {_contrast_title(first)} — {SCALE_TITLES[first['scale']]}", ""]
     did = frame[frame["method"] == "did"]
-    pooled = did[did["level"] == "pooled"]
-    if not pooled.empty:
-        row = pooled.iloc[0]
-        seeds = f"{int(row['n_seeds'])} seed(s) per adapter, " if row["contrast"] == "ft" else ""
-        lines.append(
-            f"Semitic targets: {_langs(row['semitic_langs'])}; controls: "
-            f"{_langs(row['control_langs'])}; excluded (source languages): "
-            f"{_langs(row['excluded_langs'])}. {int(row['n_items'])} questions, "
-            f"{seeds}{int(row['n_models'])} model(s)."
-        )
-        lines += ["", f"- **{did_sentence(row, 'Semitic-specific transfer (pooled)', alpha)}**"]
+    pooled = _rows(frame, "pooled", "did")
+    if pooled.empty or not _finite(pooled.iloc[0], "n_items"):
+        note = frame.iloc[0]["note"]
+        return [*lines, f"Not tested: {str(note).removeprefix('not tested: ')}.", ""]
+    row = pooled.iloc[0]
+    lines += [_setup_sentence(row), ""]
+    asked = _rows(frame, "pooled", "language_randomization")["question"].dropna()
+    question = asked.iloc[0] if not asked.empty else LANGUAGE_Q
+    headline, *details = language_lines(frame, "pooled", "all", alpha)
+    lines.append(f"- **Language level (the headline; question: {question}): {headline}.**")
+    lines += [f"  - {d}." for d in details]
+    conditional = conditional_sentence(row)
+    lines.append(f"- {conditional[0].upper()}{conditional[1:]}.")
     models = did[did["level"] == "model"]
-    for row in did[did["level"] == "band"].to_dict("records"):
-        row = pd.Series(row)
-        members = str(row["models"]).split(";") if isinstance(row["models"], str) else []
-        label = f"{row.unit} band ({', '.join(members) or 'no models'})"
-        lines.append(f"- {did_sentence(row, label, alpha)}")
+    for band in did[did["level"] == "band"].to_dict("records"):
+        band = pd.Series(band)
+        members = str(band["models"]).split(";") if isinstance(band["models"], str) else []
+        label = f"{band.unit} band ({', '.join(members) or 'no models'})"
+        if not members:
+            lines.append(f"- {label}: {band['note']}.")
+            continue
+        verdict = language_short(frame, "band", band.unit, alpha)
+        lines.append(f"- {label}: {verdict}; {conditional_sentence(band, short=True)}.")
         if len(members) > 1:
             for member in models[models["unit"].isin(members)].to_dict("records"):
                 member = pd.Series(member)
-                lines.append(f"  - {did_sentence(member, str(member.unit), alpha)}")
-    fitted = frame[(frame["level"] == "pooled") & (frame["method"] != "did")]
+                conditional = conditional_sentence(member, short=True)
+                lines.append(f"  - {member.unit}: {conditional}.")
+    fitted = frame[(frame["level"] == "pooled") & frame["method"].isin(["ols", "mixed_logit"])]
     for method, terms in fitted.groupby("method", sort=False):
-        what = "Regression of the cell delta" if method == "ols" else "Item-level mixed model"
+        what = (
+            "Regression of the cell delta (languages fixed)"
+            if method == "ols"
+            else "Item-level mixed model (languages fixed)"
+        )
         parts = "; ".join(model_sentence(t) for _, t in terms.iterrows())
         notes = sorted({str(n).rstrip(".") for n in terms["note"] if isinstance(n, str) and n})
         noted = f" ({'; '.join(notes)})" if notes and _finite(terms.iloc[0], "estimate") else ""
         lines.append(f"- {what} (`{terms.iloc[0]['formula']}`): {parts}{noted}.")
     if not fitted.empty:
         lines.append("- Per-band regressions and mixed models: transfer.csv (level = band).")
+    lines += _slope_lines(frame)
+    return [*lines, ""]
+
+
+def _slope_lines(frame: pd.DataFrame) -> list[str]:
     slope = frame[
         (frame["level"] == "pooled")
         & (frame["method"] == "ols")
         & (frame["term"] == "base_accuracy")
     ]
-    if not slope.empty and _finite(slope.iloc[0], "estimate", "ci_low", "ci_high"):
-        s = slope.iloc[0]
-        if s["ci_high"] < 0:
-            lines.append(
-                f"- The {name} gain falls as base accuracy rises (slope < 0); part or all of "
-                "that can be regression to the mean (see below)."
-            )
-        elif s["ci_low"] > 0:
-            lines.append(f"- The {name} gain rises with base accuracy (slope > 0).")
-        else:
-            lines.append(f"- The {name} gain shows no clear relation to base accuracy.")
-    return [*lines, ""]
+    if slope.empty or not _finite(slope.iloc[0], "estimate", "ci_low", "ci_high"):
+        return []
+    s = slope.iloc[0]
+    name = "fine-tuning" if s["contrast"] == "ft" else "CoT"
+    if s["ci_high"] < 0:
+        return [
+            f"- The {name} gain falls as base accuracy rises (slope < 0) across these cells; "
+            "part or all of that can be regression to the mean (see below)."
+        ]
+    if s["ci_low"] > 0:
+        return [f"- The {name} gain rises with base accuracy (slope > 0) across these cells."]
+    return [f"- The {name} gain shows no clear relation to base accuracy across these cells."]
 
 
 def correlation_lines(ft_vs_cot: pd.DataFrame) -> list[str]:
@@ -164,6 +279,11 @@ def correlation_lines(ft_vs_cot: pd.DataFrame) -> list[str]:
         notes = sorted({str(n) for n in ft_vs_cot.get("note", pd.Series()).dropna() if n})
         why = "; ".join(notes) if notes else "no fine-tuned and cot cells"
         return [*lines, f"Not measured in this run: {why}.", ""]
+    lines += [
+        "Question: across these cells (or models), is the fine-tuning gain larger where the "
+        "CoT gain is? (cells and models as the units, languages fixed)",
+        "",
+    ]
     for row in ft_vs_cot.itertuples(index=False):
         over = "model × language cells" if row.level == "cells" else "models (mean gains)"
         if not math.isfinite(row.pearson_r):
@@ -180,6 +300,32 @@ def correlation_lines(ft_vs_cot: pd.DataFrame) -> list[str]:
     return [*lines, ""]
 
 
+def typology_lines(typology: pd.DataFrame | None) -> list[str]:
+    """The distance slopes of the primary typological distance, with their question."""
+    if typology is None or typology.empty:
+        return []
+    lines = ["## Does transfer follow typological distance?", ""]
+    primary = typology[typology["primary"].astype(bool) & (typology["term"] == "distance")]
+    for row in primary.to_dict("records"):
+        row = pd.Series(row)
+        head = f"- {row['source']}, {row['scale']}, {row['distance']} distance"
+        if not _finite(row, "estimate"):
+            lines.append(f"{head}: {row['note']}.")
+            continue
+        lines.append(
+            f"{head} ({_count(row, 'k')} languages; question: {row['question']}): "
+            f"{_num(10 * row['estimate'], 1)} pp per 0.1 of distance "
+            f"{interval(row['ci_low'] / 10, row['ci_high'] / 10)}, HKSJ t "
+            f"{p_text(row['p_value'])} on {_count(row, 'df')} df."
+        )
+    lines += [
+        "- Other distances (phonological, inventory, genetic, geographic) are in typology.csv, "
+        "marked secondary: exploratory, not corrected for multiplicity.",
+        "",
+    ]
+    return lines
+
+
 def setup_lines(scores: pd.DataFrame, transfer: pd.DataFrame) -> list[str]:
     """Models with their bands and base accuracy, and the band rule."""
     lines = ["## Setup", ""]
@@ -194,40 +340,87 @@ def setup_lines(scores: pd.DataFrame, transfer: pd.DataFrame) -> list[str]:
             f"{band} band."
         )
     if not transfer.empty:
-        lines.append(f"- Bands: {transfer['band_rule'].iloc[0]}.")
+        lines.append(f"- Bands: {transfer['band_rule'].dropna().iloc[0]}.")
     promptings = ", ".join(sorted(scores["prompting"].unique()))
     lines.append(f"- Prompting conditions evaluated: {promptings}.")
     return [*lines, ""]
 
 
 def caveat_lines(transfer: pd.DataFrame, alpha: float) -> list[str]:
-    """What the numbers cannot say: the smallest attainable p-value, what is resampled."""
-    lines = ["## Reading these numbers", ""]
-    pooled = transfer[(transfer["method"] == "did") & (transfer["level"] == "pooled")]
-    for row in pooled.drop_duplicates(["n_semitic", "n_control"]).itertuples(index=False):
-        if math.isfinite(row.smallest_p):
-            note = (
-                " — so no result can reach significance at this alpha"
-                if row.smallest_p >= alpha
-                else ""
-            )
+    """What the numbers can and cannot say: the two questions, the smallest attainable p."""
+    lines = [
+        "## Reading these numbers",
+        "",
+        f"- Two questions are answered. Language level: {LANGUAGE_Q} The languages are a "
+        "sample, so they are the units: per-language gains (averaged over models, paired by "
+        "question) enter a random-effects meta-regression (REML τ², Hartung–Knapp–Sidik–"
+        "Jonkman t) and a randomization test over the Semitic/control labels of the "
+        "languages (Welch t), which gives the verdict. Conditional: "
+        f"{CONDITIONAL_Q} The item bootstrap, the regression of cell deltas and the mixed "
+        "model hold the chosen languages fixed, so ordinary differences between languages "
+        "in how much they gain count as a Semitic effect there; they describe these "
+        "languages and do not support a claim about the families.",
+    ]
+    random = transfer[(transfer["method"] == "language_randomization")]
+    random = random[random["level"] == "pooled"]
+    for row in random.drop_duplicates(["n_semitic", "n_control"]).to_dict("records"):
+        row = pd.Series(row)
+        if not _finite(row, "smallest_p"):
+            continue
+        n_sem, n_ctl = _count(row, "n_semitic"), _count(row, "n_control")
+        if row["smallest_p"] > alpha + 1e-12:
+            why = cannot_reject_reason(n_sem, n_ctl, row["smallest_p"], alpha)
+            lines.append(f"- The language-level test cannot reject in this design: {why}.")
+        else:
             lines.append(
-                f"- With {int(row.n_semitic)} Semitic and {int(row.n_control)} control "
-                f"languages the permutation test has a smallest attainable p of "
-                f"{row.smallest_p:.3g}{note}."
+                f"- With {n_sem} Semitic and {n_ctl} control languages the randomization "
+                f"test's smallest attainable p is {row['smallest_p']:.3g} (≤ α = {alpha:g})."
             )
     lines += [
-        "- Intervals resample question ids (the same ids in every language, since Belebele "
-        "is parallel); they do not include variation over seeds or over the choice of "
-        "languages, which the permutation test addresses.",
+        "- Intervals of the item level resample question ids (the same ids in every "
+        "language, since Belebele is parallel); they do not include variation over seeds "
+        "or over the choice of languages.",
         "- The slope of a cell's delta on its base accuracy is biased downwards: the base "
         "accuracy's sampling error enters the delta with the opposite sign (regression to the "
         "mean), so a negative slope alone does not show that weak baselines gain more.",
-        f"- Verdicts: evidence needs the 95% interval to exclude 0 and permutation p < {alpha:g}; "
-        "no evidence when neither holds; inconclusive otherwise.",
+        f"- Verdicts: evidence at the language level needs the randomization p ≤ α = {alpha:g}; "
+        "where the design's smallest attainable p exceeds α the text says the design cannot "
+        "answer, rather than 'no evidence'.",
         "",
     ]
     return lines
+
+
+def _sections(transfer: pd.DataFrame) -> list[pd.DataFrame]:
+    """transfer.csv split by contrast, source, reference and scale, in reading order."""
+    keys = transfer[["contrast", "source", "reference", "scale"]].drop_duplicates()
+    keys = keys.assign(
+        _c=keys["contrast"].map({"ft": 0, "cot": 1, "interaction": 2}),
+        _s=keys["scale"].map({"loglik": 0, "gen": 1}),
+    ).sort_values(["_c", "source", "_s"])
+    frames = []
+    for key in keys.itertuples(index=False):
+        match = (transfer["contrast"] == key.contrast) & (transfer["scale"] == key.scale)
+        for column in ("source", "reference"):
+            value = getattr(key, column)
+            same = transfer[column] == value if isinstance(value, str) else transfer[column].isna()
+            match &= same
+        frames.append(transfer[match])
+    return frames
+
+
+def toy_notice(models: Sequence[str]) -> list[str]:
+    """A warning that opens findings.md when the study's models are the demo's toy models."""
+    if not models:
+        return []
+    return [
+        f"> **These are toy models ({', '.join(models)}), built in seconds for the demo: they "
+        "cannot read.** Every number below only shows that each stage of the pipeline runs "
+        "(splitting, fine-tuning, evaluation, statistics); none says anything about languages. "
+        "For real pretrained models on the same data: `snakemake --cores 2 --configfile "
+        "config/small-real.yaml` (README, 'A small study with real models').",
+        "",
+    ]
 
 
 def findings_markdown(
@@ -235,35 +428,29 @@ def findings_markdown(
     ft_vs_cot: pd.DataFrame,
     scores: pd.DataFrame,
     alpha: float = 0.05,
+    typology: pd.DataFrame | None = None,
+    toy_models: Sequence[str] = (),
 ) -> str:
-    """The whole findings.md text."""
+    """The whole findings.md text. `toy_models`: models built for the demo, which cannot read;
+    when there are any, the text opens by saying the numbers check the pipeline only."""
     lines = [
         "# Findings: language-family transfer or task-format alignment?",
         "",
-        "Generated from `results/tables/` (transfer.csv, ft_vs_cot.csv, scores.csv); every "
-        "number below is in those tables. Differences are in percentage points (pp) of "
-        "accuracy; intervals are 95%.",
+        *toy_notice(toy_models),
+        "Generated from `results/tables/` (transfer.csv, ft_vs_cot.csv, scores.csv"
+        + (", typology.csv" if typology is not None else "")
+        + "); every number below is in those tables. Differences are in percentage points "
+        "(pp) of accuracy; intervals are 95%. Each p-value is given with the question it "
+        "answers.",
         "",
     ]
     lines += setup_lines(scores, transfer)
     lines += ["## Is there Semitic-specific transfer?", ""]
     if transfer.empty:
         lines += ["No fine-tuned or CoT cells: nothing to compare with the base model.", ""]
-    order = {"loglik": 0, "gen": 1}
-    keys = transfer[["contrast", "source", "scale"]].drop_duplicates()
-    keys = keys.assign(
-        _c=keys["contrast"].map({"ft": 0, "cot": 1}), _s=keys["scale"].map(order)
-    ).sort_values(["_c", "source", "_s"])
-    for key in keys.itertuples(index=False):
-        same_source = (
-            transfer["source"] == key.source
-            if isinstance(key.source, str)
-            else transfer["source"].isna()
-        )
-        frame = transfer[
-            (transfer["contrast"] == key.contrast) & same_source & (transfer["scale"] == key.scale)
-        ]
+    for frame in _sections(transfer):
         lines += contrast_section(frame, alpha)
+    lines += typology_lines(typology)
     lines += correlation_lines(ft_vs_cot)
     lines += caveat_lines(transfer, alpha)
     return "\n".join(lines)

@@ -11,7 +11,8 @@ item, so the analysis rules can use evaluations a lab already has. Two layouts a
 
 A `multiple_choice` task (as lm-eval's `belebele_<lang>`) gives one (log-likelihood,
 is-greedy) response per option: `option_logprobs` and `pred_loglik`. A `generate_until` task
-gives the generated text; its filtered answer is mapped to an option when it is one label.
+gives the generated text, read by xlt's own extractor (`xlt.evaluate.extract`, the same rules
+and trail fields as a cell evaluated here); lm-eval's filtered answer is kept beside it.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ import gzip
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from xlt.evaluate.extract import EXTRACTORS, extraction_fields
 from xlt.io import DataError, read_jsonl, write_jsonl
 from xlt.languages import check_codes
 from xlt.provenance import now, write_provenance
 from xlt.study import Cell, is_weights_name
 
 LETTERS = ("A", "B", "C", "D")
-ANSWER = re.compile(r"^\W*(?:(?i:answer)\s*[:：]?\s*)?\(?([A-D1-4])\b")
 PROMPTING = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -85,24 +86,22 @@ def item_id(doc: dict[str, Any]) -> str:
     return f"{doc['link']}#{int(doc['question_number'])}"
 
 
-def answer_option(text: str | None, labels: Sequence[str]) -> int | None:
-    """The option (1-4) an extracted answer names, if it names exactly one label; else None."""
-    if text is None:
-        return None
-    text = str(text).strip()
-    if text in labels:
-        return list(labels).index(text) + 1
-    match = ANSWER.match(text)
-    if not match:
-        return None
-    token = match.group(1).upper()
-    return LETTERS.index(token) + 1 if token in LETTERS else int(token)
+def doc_options(doc: dict[str, Any]) -> list[str] | None:
+    """The answer texts of a Belebele doc (mc_answer1..4), if it has all four."""
+    options = [doc.get(f"mc_answer{i}") for i in range(1, len(LETTERS) + 1)]
+    return [str(o) for o in options] if all(isinstance(o, str) for o in options) else None
 
 
 def convert_sample(
-    sample: dict[str, Any], model: str, weights: str, prompting: str, lang: str
+    sample: dict[str, Any],
+    model: str,
+    weights: str,
+    prompting: str,
+    lang: str,
+    extraction: str = "lenient",
 ) -> dict[str, Any]:
-    """One lm-eval sample as one xlt predictions record."""
+    """One lm-eval sample as one xlt predictions record; a generation is read by the
+    `extraction` extractor of `xlt.evaluate.extract`."""
     doc = sample.get("doc") or {}
     missing = [k for k in ("link", "question_number", "correct_answer_num") if k not in doc]
     if missing:
@@ -131,13 +130,17 @@ def convert_sample(
     if generative:
         raw = sample.get("resps") or [[None]]
         generation = raw[0][0] if isinstance(raw[0], list) else raw[0]
-        extracted = responses[0] if responses else None
+        trail = extraction_fields(
+            None if generation is None else str(generation), LETTERS, doc_options(doc), extraction
+        )
         record.update(
             labels=list(LETTERS),
             option_logprobs=None,
             pred_loglik=None,
             generation=generation,
-            pred_gen=answer_option(extracted, LETTERS),
+            pred_gen=trail.pop("pred_gen"),
+            **trail,
+            lm_eval_filtered=responses[0] if responses else None,
         )
     else:
         labels = [str(a[1]).strip() for a in arguments]
@@ -200,17 +203,21 @@ def import_lm_eval(
     lang: str | None = None,
     split: str | Path | None = None,
     filter_name: str | None = None,
+    extraction: str = "lenient",
 ) -> Path:
     """Convert an lm-eval `--log_samples` file into a predictions file with a provenance sidecar.
 
     `lang` defaults to the samples' Belebele `dialect`; `split` keeps only the items of a
-    Belebele-format file (the held-out test set, so no fine-tuning item is analysed).
-    Returns the predictions path.
+    Belebele-format file (the held-out test set, so no fine-tuning item is analysed);
+    `extraction` is the extractor (an id of `xlt.evaluate.extract.EXTRACTORS`) that reads
+    generations. Returns the predictions path.
     """
     started = now()
     samples = Path(samples)
     if not is_weights_name(weights):
         raise DataError(f"--weights '{weights}' is neither 'base' nor ft-<source>-s<seed>.")
+    if extraction not in EXTRACTORS:
+        raise DataError(f"--extraction '{extraction}' must be one of {sorted(EXTRACTORS)}.")
     if not PROMPTING.match(prompting):
         raise DataError(f"--prompting '{prompting}' must be a lower-case name such as direct.")
     rows = _one_filter(read_samples(samples), filter_name, samples)
@@ -226,7 +233,7 @@ def import_lm_eval(
     elif dialects and dialects != {lang}:
         raise DataError(f"{samples}: samples are in {sorted(dialects)}, not --lang {lang}.")
     check_codes([lang], where="--lang")
-    records = [convert_sample(r, model, weights, prompting, lang) for r in rows]
+    records = [convert_sample(r, model, weights, prompting, lang, extraction) for r in rows]
     if split is not None:
         keep = split_ids(split)
         records = [r for r in records if r["id"] in keep]
@@ -247,7 +254,7 @@ def import_lm_eval(
         path,
         rule="import_lm_eval",
         inputs=inputs,
-        params={"filter": filter_name, "n_items": len(records)},
+        params={"filter": filter_name, "n_items": len(records), "extraction": extraction},
         started=started,
         cell={"model": model, "weights": weights, "prompting": prompting, "lang": lang},
     )

@@ -6,6 +6,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+# Weak/strong models split at this mean base accuracy over targets unless the config says
+# otherwise: fixed before the results are seen, so a model's band does not depend on the others.
+DEFAULT_BAND_THRESHOLD = 0.5
+
 
 @dataclass(frozen=True)
 class AnalysisSettings:
@@ -16,6 +20,7 @@ class AnalysisSettings:
     seed: int = 0
     ci_level: float = 0.95
     alpha: float = 0.05
+    bands: str | Mapping[str, float] | None = None
     band_threshold: float | None = None
     mixed_model: bool = True
     mixed_min_models: int = 3
@@ -25,6 +30,18 @@ class AnalysisSettings:
     def from_config(cls, config: Mapping[str, Any]) -> AnalysisSettings:
         """Settings from a whole study config (its `analysis:` section, if any)."""
         return cls(**(config.get("analysis") or {}))
+
+    @property
+    def band_split(self) -> float | None:
+        """The base-accuracy threshold of the weak/strong split, or None for the median split
+        (`bands: median`); `band_threshold` is the older spelling of `bands: {threshold: x}`."""
+        if self.bands == "median":
+            return None
+        if isinstance(self.bands, Mapping):
+            return float(self.bands["threshold"])
+        if self.band_threshold is not None:
+            return float(self.band_threshold)
+        return DEFAULT_BAND_THRESHOLD
 
     def as_record(self) -> dict[str, Any]:
         """A plain dict, for rule params and provenance."""

@@ -161,6 +161,11 @@ class DiD:
     n_labellings: int
     exact: bool
     smallest_p: float
+    # The item bootstrap's own two-sided p (items random, languages fixed): twice the smaller
+    # share of resampled DiDs on either side of 0, counting the observed one; at least
+    # 2 / (n_boot + 1). It agrees with the percentile interval, not with the permutation p.
+    bootstrap_p: float = math.nan
+    bootstrap_smallest_p: float = math.nan
 
 
 def did_test(
@@ -176,7 +181,8 @@ def did_test(
     `diffs[m, l, i]` is treated minus reference correctness of item i (seed-averaged), NaN
     where a model lacks a language. The interval resamples question ids, the same ids in every
     language and model; the p-value shuffles the Semitic/control labels across languages (the
-    same shuffle for every model) and compares |DiD| with the observed one.
+    same shuffle for every model) and compares |DiD| with the observed one (none if n_perm is
+    0); `bootstrap_p` is the item bootstrap's own p, which treats the languages as fixed.
     """
     diffs = np.asarray(diffs, dtype=float)
     mask = np.asarray(semitic, dtype=bool)
@@ -192,10 +198,19 @@ def did_test(
     counts = bootstrap_counts(n_items, n_boot, rng)
     boot_deltas = np.einsum("bi,mli->bml", counts, np.nan_to_num(diffs)) / n_items
     boot_deltas[:, np.isnan(deltas)] = np.nan
-    low, high = percentile_interval(did_from_deltas(boot_deltas, mask), level)
-    labels = labellings(mask, n_perm, rng)
-    null = did_from_deltas(deltas, labels.masks)
-    p = float(np.mean(np.abs(null) >= abs(estimate) - 1e-12))
+    boot = did_from_deltas(boot_deltas, mask)
+    low, high = percentile_interval(boot, level)
+    boot = boot[~np.isnan(boot)]
+    tail = 1 + min(int((boot <= 0).sum()), int((boot >= 0).sum()))
+    boot_p = min(1.0, 2.0 * tail / (boot.size + 1))
+    # n_perm = 0: no permutation p (the language-level tests of xlt.analysis.language_level
+    # answer that question, studentised).
+    p, n_labels, exact, floor = math.nan, 0, False, math.nan
+    if n_perm > 0:
+        labels = labellings(mask, n_perm, rng)
+        null = did_from_deltas(deltas, labels.masks)
+        p = float(np.mean(np.abs(null) >= abs(estimate) - 1e-12))
+        n_labels, exact, floor = len(labels.masks), labels.exact, labels.smallest_p
     return DiD(
         estimate,
         mean_sem,
@@ -203,9 +218,11 @@ def did_test(
         low,
         high,
         p,
-        len(labels.masks),
-        labels.exact,
-        labels.smallest_p,
+        n_labels,
+        exact,
+        floor,
+        boot_p,
+        min(1.0, 2.0 / (boot.size + 1)),
     )
 
 

@@ -1,16 +1,28 @@
 """The central test: does fine-tuning (or CoT) help Semitic targets more than controls?
 
-Difference in differences (mean delta over Semitic targets minus mean over controls, source
-languages excluded) per model, per baseline band and pooled, with a question-id bootstrap
-interval and a language-label permutation p-value; for bands and the pool also an OLS of the
-cell deltas and an item-level logistic mixed model.
+Two questions are answered, and every p-value row of the table names its own (`question`):
+
+- Language-level (`language_meta`, `language_randomization`): do Semitic languages, as a family,
+  gain more than other languages? The languages are a sample, so they are the unit of
+  inference (`xlt.analysis.language_level`): a random-effects meta-regression of per-language
+  gains (HKSJ t) and Fisher's randomization test over language labels, whose smallest
+  attainable p the row states. This is the study's headline question.
+- Conditional on the chosen languages (`did`, `ols`, `mixed_logit`): do these Semitic targets
+  gain more than these controls? The item-bootstrap difference in differences resamples
+  question ids only; the OLS of cell deltas and the item-level mixed model treat languages as
+  fixed. Between-language differences in gain that have nothing to do with family count as a
+  Semitic effect here, so these rows do not generalise beyond the languages studied.
+
+Rows come per model, per baseline band and pooled, for every contrast (fine-tuning on each
+source, CoT, and the source × target interaction when a Semitic and a non-Semitic source were
+both fine-tuned) and scale. Source languages are excluded from their own contrast's targets.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,43 +30,87 @@ import pandas as pd
 
 from xlt.analysis.bands import model_bands
 from xlt.analysis.cells import ItemIndex, adapters_by_source
+from xlt.analysis.language_level import language_level_test
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.stats import did_test, mixed_transfer, ols_transfer, rng_for
 from xlt.languages import language
-from xlt.study import StudyFacts
+from xlt.study import BASE, StudyFacts
+
+REFERENCE = "base/direct"
 
 
 @dataclass(frozen=True)
 class Contrast:
-    """A treatment compared with base/direct: fine-tuning on a source, or CoT prompting."""
+    """A treatment compared with a reference: fine-tuning on a source or CoT prompting against
+    base/direct, or (`interaction`) fine-tuning on `source` against fine-tuning on
+    `reference_source`, whose Semitic-minus-control difference is the source × target
+    interaction."""
 
     name: str
     source: str | None
     excluded: frozenset[str]
+    reference_source: str | None = None
 
     def treated(self, index: ItemIndex, model: str) -> list[tuple[str, str]]:
         """(weights, prompting) of the treated cells of a model (the seeds of an adapter)."""
         if self.name == "cot":
-            return [("base", "cot")]
+            return [(BASE, "cot")]
         return [(w, "direct") for w in adapters_by_source(index, model).get(self.source, [])]
+
+    def reference(self, index: ItemIndex, model: str) -> list[tuple[str, str]]:
+        """(weights, prompting) of the reference cells of a model, averaged like the treated."""
+        if self.reference_source is None:
+            return [(BASE, "direct")]
+        found = adapters_by_source(index, model).get(self.reference_source, [])
+        return [(w, "direct") for w in found]
 
     @property
     def term(self) -> str:
-        return "finetuned" if self.name == "ft" else "cot"
+        return {"ft": "finetuned", "cot": "cot"}.get(self.name, "source")
+
+    @property
+    def reference_label(self) -> str:
+        if self.reference_source is None:
+            return REFERENCE
+        return f"fine-tuned on {self.reference_source}"
+
+    @property
+    def treatment_label(self) -> str:
+        if self.name == "cot":
+            return "CoT prompting"
+        if self.name == "interaction":
+            return f"fine-tuning on {self.source} rather than on {self.reference_source}"
+        return f"fine-tuning on {self.source}"
+
+
+def is_semitic_source(study: StudyFacts, source: str) -> bool:
+    """Whether every language of a fine-tuning source is Semitic."""
+    langs = study.source_langs(source)
+    return bool(langs) and all(language(code).is_semitic for code in langs)
+
+
+def interaction_pairs(study: StudyFacts, sources: Sequence[str]) -> list[tuple[str, str]]:
+    """(Semitic source, non-Semitic source) pairs among the fine-tuned sources."""
+    semitic = [s for s in sources if is_semitic_source(study, s)]
+    others = [s for s in sources if not is_semitic_source(study, s)]
+    return [(a, b) for a in semitic for b in others]
 
 
 def contrasts(index: ItemIndex, study: StudyFacts) -> list[Contrast]:
-    """Every contrast the files allow: one per fine-tuning source, and CoT if cot cells exist.
+    """Every contrast the files allow: one per fine-tuning source, CoT if cot cells exist, and
+    one interaction per (Semitic source, non-Semitic source) pair.
 
     A source's own languages are excluded from its tests; CoT has no source, so every
-    source language of the study is excluded from its tests instead.
+    source language of the study is excluded from its tests instead; an interaction excludes
+    the languages of both its sources.
     """
-    found = [
-        Contrast("ft", source, frozenset(study.source_langs(source)))
-        for source in adapters_by_source(index)
-    ]
-    if any(k[1] == "base" and k[2] == "cot" for k in index.cells()):
+    sources = list(adapters_by_source(index))
+    found = [Contrast("ft", source, frozenset(study.source_langs(source))) for source in sources]
+    if any(k[1] == BASE and k[2] == "cot" for k in index.cells()):
         found.append(Contrast("cot", None, frozenset(study.source_langs())))
+    for a, b in interaction_pairs(study, sources):
+        excluded = frozenset(study.source_langs(a) | study.source_langs(b))
+        found.append(Contrast("interaction", a, excluded, reference_source=b))
     return found
 
 
@@ -70,13 +126,14 @@ class Unit:
     n_seeds: int
     cells: pd.DataFrame
     files: list[str]
+    lang_files: dict[str, list[str]] = field(default_factory=dict)
 
     def items(self, index: ItemIndex, contrast: Contrast, scale: str) -> pd.DataFrame:
         """Long item table for the mixed model: correct, treated, semitic, item, model."""
         frames = []
         for model in self.models:
             for lang, semitic in zip(self.langs, self.semitic, strict=True):
-                ref = index.get(model, "base", "direct", lang, scale)
+                ref = index.get(model, BASE, "direct", lang, scale)
                 if ref is None:
                     continue
                 cells = [(0, ref)] + [
@@ -100,6 +157,13 @@ class Unit:
         return pd.concat(frames, ignore_index=True)
 
 
+def _present(
+    index: ItemIndex, model: str, cells: list[tuple[str, str]], lang: str, scale: str
+) -> list[tuple[tuple[str, str], pd.Series]]:
+    found = [(cell, index.get(model, *cell, lang, scale)) for cell in cells]
+    return [(cell, vector) for cell, vector in found if vector is not None]
+
+
 def build_unit(
     index: ItemIndex,
     study: StudyFacts,
@@ -109,29 +173,32 @@ def build_unit(
 ) -> Unit | None:
     """Differences (models × target languages × shared item ids), seed-averaged; None if empty.
 
-    Targets are the languages with a base/direct cell and a treated cell on this scale, minus
-    the contrast's excluded languages; the ids are those every used cell shares.
+    Targets are the languages with a base/direct cell, a reference cell and a treated cell on
+    this scale, minus the contrast's excluded languages; the ids are those every used cell
+    shares. A contrast's reference cells (one, or the seeds of the reference source) are
+    averaged like its treated cells.
     """
-    used: dict[tuple[str, str], tuple[pd.Series, list[pd.Series]]] = {}
+    used: dict[tuple[str, str], tuple[list[pd.Series], list[pd.Series]]] = {}
     files: list[str] = []
+    lang_files: dict[str, list[str]] = {}
     for model in models:
-        treated = contrast.treated(index, model)
+        treated, reference = contrast.treated(index, model), contrast.reference(index, model)
         for m, w, p, lang in index.cells():
-            if (m, w, p) != (model, "base", "direct") or lang in contrast.excluded:
+            if (m, w, p) != (model, BASE, "direct") or lang in contrast.excluded:
                 continue
-            ref = index.get(model, "base", "direct", lang, scale)
-            vectors = [index.get(model, tw, tp, lang, scale) for tw, tp in treated]
-            present = [(cell, v) for cell, v in zip(treated, vectors, strict=True) if v is not None]
-            if ref is None or not present:
+            refs = _present(index, model, reference, lang, scale)
+            present = _present(index, model, treated, lang, scale)
+            if not refs or not present:
                 continue
-            used[(model, lang)] = (ref, [v for _, v in present])
-            files.append(index.file(model, "base", "direct", lang))
-            files.extend(index.file(model, tw, tp, lang) for (tw, tp), _ in present)
+            used[(model, lang)] = ([v for _, v in refs], [v for _, v in present])
+            found = [index.file(model, cw, cp, lang) for (cw, cp), _ in refs + present]
+            files.extend(found)
+            lang_files.setdefault(lang, []).extend(found)
     if not used:
         return None
     ids = None
-    for ref, vectors in used.values():
-        for vector in [ref, *vectors]:
+    for refs, vectors in used.values():
+        for vector in [*refs, *vectors]:
             ids = vector.index if ids is None else ids.intersection(vector.index)
     ids = list(ids)
     order = list(dict.fromkeys(lang for _, lang in used))
@@ -139,8 +206,8 @@ def build_unit(
     unit_models = [m for m in models if any(k[0] == m for k in used)]
     diffs = np.full((len(unit_models), len(langs), len(ids)), np.nan)
     rows = []
-    for (model, lang), (ref, vectors) in used.items():
-        ref_values = ref.loc[ids].to_numpy()
+    for (model, lang), (refs, vectors) in used.items():
+        ref_values = np.mean([v.loc[ids].to_numpy() for v in refs], axis=0)
         treated_mean = np.mean([v.loc[ids].to_numpy() for v in vectors], axis=0)
         diffs[unit_models.index(model), langs.index(lang)] = treated_mean - ref_values
         rows.append(
@@ -156,11 +223,13 @@ def build_unit(
         )
     semitic = np.array([language(lang).is_semitic for lang in langs])
     n_seeds = max(len(v) for _, v in used.values())
-    return Unit(unit_models, langs, semitic, diffs, ids, n_seeds, pd.DataFrame(rows), files)
+    cells = pd.DataFrame(rows)
+    return Unit(unit_models, langs, semitic, diffs, ids, n_seeds, cells, files, lang_files)
 
 
 TRANSFER_COLUMNS = [
     "source",
+    "reference",
     "contrast",
     "scale",
     "level",
@@ -169,6 +238,7 @@ TRANSFER_COLUMNS = [
     "band_rule",
     "method",
     "term",
+    "question",
     "estimate",
     "ci_low",
     "ci_high",
@@ -176,6 +246,9 @@ TRANSFER_COLUMNS = [
     "units",
     "test",
     "smallest_p",
+    "df",
+    "tau2",
+    "estimand",
     "mean_delta_semitic",
     "mean_delta_control",
     "n_models",
@@ -192,6 +265,71 @@ TRANSFER_COLUMNS = [
     "note",
     "predictions_files",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# The questions each kind of row answers, in words (the `question` and `estimand` columns).
+
+
+def _gain(contrast: Contrast) -> str:
+    if contrast.name == "interaction":
+        return (
+            f"gain from fine-tuning on {contrast.source} rather than on {contrast.reference_source}"
+        )
+    return "CoT gain" if contrast.name == "cot" else f"gain from fine-tuning on {contrast.source}"
+
+
+def language_question(contrast: Contrast) -> str:
+    """The language-level question of a contrast."""
+    return (
+        f"Do Semitic languages have a larger {_gain(contrast)} than other languages? "
+        "(language-level: languages random)"
+    )
+
+
+def conditional_question(contrast: Contrast, how: str) -> str:
+    """The question of a row that holds the chosen languages fixed; `how` names the method."""
+    return (
+        f"Do these Semitic targets have a larger {_gain(contrast)} than these controls, for "
+        f"these languages? ({how}: languages fixed, so conditional on the chosen languages)"
+    )
+
+
+def language_estimand(contrast: Contrast) -> str:
+    """What the language-level rows estimate."""
+    return (
+        f"difference in expected {_gain(contrast)} (treated minus {contrast.reference_label} "
+        "accuracy) between a Semitic target language and a control language, languages as "
+        "random, averaged over the unit's models"
+    )
+
+
+def conditional_estimand(contrast: Contrast) -> str:
+    """What the item-level difference in differences estimates."""
+    return (
+        f"mean {_gain(contrast)} over these Semitic targets minus the mean over these "
+        "controls, averaged over the unit's models, for these languages and the population of "
+        "questions the items stand for"
+    )
+
+
+OLS_QUESTIONS = {
+    "semitic": "Is a cell's {gain} larger for Semitic targets, base accuracy (script, model) "
+    "held fixed, for these languages? (cell-level OLS: languages fixed)",
+    "base_accuracy": "Does a cell's {gain} change with its base accuracy, Semitic (script, model) "
+    "held fixed, for these languages? (cell-level OLS: languages fixed)",
+    "same_script": "Is a cell's {gain} larger when the target shares the source's script, for "
+    "these languages? (cell-level OLS: languages fixed)",
+}
+CONDITIONAL_NOTE = (
+    "conditional on the chosen languages: resamples question ids only, so between-language "
+    "differences in gain count as a Semitic effect; language_meta/language_randomization "
+    "answer the question about languages"
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows.
 
 
 def _unit_columns(unit: Unit, contrast: Contrast) -> dict[str, Any]:
@@ -211,52 +349,140 @@ def _unit_columns(unit: Unit, contrast: Contrast) -> dict[str, Any]:
     }
 
 
+def _untestable(unit: Unit, min_langs: int) -> str | None:
+    """Why a unit cannot be tested (None if it can)."""
+    n_sem = int(unit.semitic.sum())
+    n_ctl = len(unit.langs) - n_sem
+    if n_sem and n_ctl and len(unit.langs) >= min_langs and len(unit.ids) >= 2:
+        return None
+    return (
+        f"not tested: needs Semitic and control targets ({min_langs}+ languages) and shared "
+        f"items ({n_sem} Semitic, {n_ctl} control, {len(unit.ids)} items)"
+    )
+
+
 def _did_row(
     unit: Unit, contrast: Contrast, scale: str, level: str, name: str, settings: AnalysisSettings
 ) -> dict[str, Any]:
-    row = {"method": "did", "term": "semitic - control", "units": "accuracy"}
-    if unit.semitic.all() or not unit.semitic.any() or not unit.ids:
-        n_sem = int(unit.semitic.sum())
-        row["note"] = (
-            f"not tested: needs Semitic and control targets and shared items "
-            f"({n_sem} Semitic, {len(unit.langs) - n_sem} control, {len(unit.ids)} items)"
-        )
-        return row
-    rng = rng_for(settings.seed, "did", contrast.name, contrast.source, scale, level, name)
-    result = did_test(
-        unit.diffs,
-        unit.semitic,
-        settings.n_bootstrap,
-        settings.n_permutations,
-        rng,
-        settings.ci_level,
-    )
-    kind = "exact" if result.exact else "random"
+    row = {
+        "method": "did",
+        "term": "semitic - control",
+        "units": "accuracy",
+        "question": conditional_question(contrast, "item-level"),
+        "estimand": conditional_estimand(contrast),
+    }
+    why = _untestable(unit, 2)
+    if why:
+        return {**row, "note": why}
+    key = contrast.reference_source or ""
+    rng = rng_for(settings.seed, "did", contrast.name, contrast.source, key, scale, level, name)
+    result = did_test(unit.diffs, unit.semitic, settings.n_bootstrap, 0, rng, settings.ci_level)
     row.update(
         estimate=result.estimate,
         ci_low=result.ci_low,
         ci_high=result.ci_high,
-        p_value=result.p_value,
-        test=f"permutation of Semitic/control labels over languages ({kind}, "
-        f"{result.n_labellings} labellings); interval: bootstrap over question ids",
-        smallest_p=result.smallest_p,
+        p_value=result.bootstrap_p,
+        test=f"bootstrap over question ids ({settings.n_bootstrap} resamples, the same ids in "
+        "every language and model): percentile interval and two-sided bootstrap p; items "
+        "random, languages fixed",
+        smallest_p=result.bootstrap_smallest_p,
         mean_delta_semitic=result.mean_semitic,
         mean_delta_control=result.mean_control,
+        note=CONDITIONAL_NOTE,
     )
     return row
+
+
+def _language_rows(
+    unit: Unit, contrast: Contrast, scale: str, level: str, name: str, settings: AnalysisSettings
+) -> list[dict[str, Any]]:
+    """The language-level meta-regression and randomization rows of a unit."""
+    common = {
+        "term": "semitic - control",
+        "units": "accuracy",
+        "question": language_question(contrast),
+        "estimand": language_estimand(contrast),
+    }
+    why = _untestable(unit, 3)
+    if why:
+        return [
+            {**common, "method": method, "note": why}
+            for method in ("language_meta", "language_randomization")
+        ]
+    key = contrast.reference_source or ""
+    rng = rng_for(settings.seed, "language", contrast.name, contrast.source, key, scale, name)
+    try:
+        result = language_level_test(
+            unit.diffs,
+            unit.semitic,
+            level=settings.ci_level,
+            n_perm=settings.n_permutations,
+            rng=rng,
+        )
+    except ValueError as exc:
+        return [
+            {**common, "method": method, "note": f"not tested: {exc}"}
+            for method in ("language_meta", "language_randomization")
+        ]
+    k_sem, k_ctl = result.k_semitic, result.k_control
+    random = result.randomization
+    gains = result.gains.gains
+    mean_sem, mean_ctl = float(gains[unit.semitic].mean()), float(gains[~unit.semitic].mean())
+    kind = "exact" if random.exact else "Monte Carlo"
+    reach = (
+        f"cannot reject at alpha {settings.alpha:g}: with {k_sem} Semitic + {k_ctl} control "
+        f"languages the smallest attainable p is {random.smallest_p:.3g}"
+        if random.smallest_p > settings.alpha + 1e-12
+        else f"can reject at alpha {settings.alpha:g} (smallest attainable p "
+        f"{random.smallest_p:.3g})"
+    )
+    meta = {
+        **common,
+        "method": "language_meta",
+        "estimate": result.estimate,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "p_value": result.p_value,
+        "test": "random-effects meta-regression of per-language gains (model-averaged, "
+        f"item-paired) on a Semitic indicator: REML tau2, Hartung-Knapp-Sidik-Jonkman t on "
+        f"{result.df} df",
+        "smallest_p": 0.0,
+        "df": result.df,
+        "tau2": result.tau2,
+        "mean_delta_semitic": result.mean_semitic,
+        "mean_delta_control": result.mean_control,
+        "note": f"{k_sem} Semitic + {k_ctl} control languages as the units; t-based, so it "
+        "rests on roughly normal language effects, which so few languages cannot check",
+    }
+    randomization = {
+        **common,
+        "method": "language_randomization",
+        "estimate": mean_sem - mean_ctl,
+        "p_value": random.p_value,
+        "test": f"Fisher randomization over the Semitic/control labels of the languages "
+        f"(Welch t of per-language gains; {kind}, {random.n_relabellings} relabellings)",
+        "smallest_p": random.smallest_p,
+        "mean_delta_semitic": mean_sem,
+        "mean_delta_control": mean_ctl,
+        "note": reach,
+    }
+    return [meta, randomization]
 
 
 def _model_rows(
     unit: Unit, index: ItemIndex, contrast: Contrast, scale: str, settings: AnalysisSettings
 ) -> list[dict[str, Any]]:
     rows = []
+    gain = _gain(contrast)
     for term in ols_transfer(unit.cells, settings.ci_level):
         rows.append(
             {
                 "method": "ols",
                 "term": term.term,
                 "units": "slope" if term.term == "base_accuracy" else "accuracy",
-                "test": "OLS t-test over model × language cells",
+                "question": OLS_QUESTIONS[term.term].format(gain=gain),
+                "test": "OLS t-test over model × language cells (languages as fixed effects: "
+                "the cells are not a sample of languages)",
                 **_term_columns(term),
             }
         )
@@ -273,7 +499,11 @@ def _model_rows(
                 "method": "mixed_logit",
                 "term": term.term,
                 "units": "log-odds",
-                "test": "BinomialBayesMixedGLM: VB variances, conditional mode + Laplace sd",
+                "question": conditional_question(
+                    contrast, "item-level mixed model in log-odds, items and models random"
+                ),
+                "test": "BinomialBayesMixedGLM: VB variances, conditional mode + Laplace sd "
+                "(languages as fixed: only Semitic vs control enters)",
                 **_term_columns(term),
             }
         )
@@ -292,18 +522,47 @@ def _term_columns(term) -> dict[str, Any]:
     }
 
 
+def _missing_interaction(
+    index: ItemIndex, study: StudyFacts, scale: str, bands_rule: str
+) -> dict[str, Any] | None:
+    """A row saying why the source × target interaction is not tested (None if it is, or if
+    nothing was fine-tuned)."""
+    sources = list(adapters_by_source(index))
+    if not sources or interaction_pairs(study, sources):
+        return None
+    kinds = ", ".join(
+        f"{s} ({'Semitic' if is_semitic_source(study, s) else 'not Semitic'})" for s in sources
+    )
+    return {
+        "source": ";".join(sources),
+        "contrast": "interaction",
+        "scale": scale,
+        "level": "pooled",
+        "unit": "all",
+        "band_rule": bands_rule,
+        "method": "language_meta",
+        "term": "semitic - control",
+        "question": "Does fine-tuning on a Semitic source rather than a non-Semitic one help "
+        "Semitic languages more than other languages? (language-level: languages random)",
+        "note": "not tested: needs two fine-tuning sources, one Semitic and one not; this "
+        f"study fine-tuned on {kinds}",
+        "n_models": 0,
+    }
+
+
 def transfer_table(
     items: pd.DataFrame,
     scores: pd.DataFrame,
     study: StudyFacts | None = None,
     settings: AnalysisSettings | None = None,
 ) -> pd.DataFrame:
-    """The central test, per model, per baseline band and pooled, for every contrast and scale.
+    """The central tests, per model, per baseline band and pooled, for every contrast and scale.
 
-    Difference in differences (mean delta over Semitic targets − mean over controls, source
-    languages excluded) with a question-id bootstrap interval and a language-label permutation
-    p-value; for bands and the pool also an OLS of the cell deltas and an item-level logistic
-    mixed model. A unit that cannot be tested gets a row whose note says why.
+    Language-level rows (languages random: `language_meta`, `language_randomization`) for
+    every unit; the item-bootstrap difference in differences (`did`, conditional on the chosen
+    languages) for every unit; for bands and the pool also an OLS of the cell deltas and an
+    item-level logistic mixed model (languages fixed). A unit that cannot be tested gets rows
+    whose note says why; each row's `question` says what its p-value answers.
     """
     study, settings = study or StudyFacts(), settings or AnalysisSettings()
     index = ItemIndex(items)
@@ -318,6 +577,7 @@ def transfer_table(
             for level, name, band, members in units:
                 base = {
                     "source": contrast.source,
+                    "reference": contrast.reference_label,
                     "contrast": contrast.name,
                     "scale": scale,
                     "level": level,
@@ -330,8 +590,13 @@ def transfer_table(
                     note = "no models in this band" if not members else "no treated cells"
                     rows.append({**base, "method": "did", "note": note, "n_models": 0})
                     continue
-                found = [_did_row(unit, contrast, scale, level, name, settings)]
-                if level != "model":
+                found = _language_rows(unit, contrast, scale, level, name, settings)
+                found.append(_did_row(unit, contrast, scale, level, name, settings))
+                if level != "model" and contrast.name != "interaction":
                     found += _model_rows(unit, index, contrast, scale, settings)
                 rows.extend({**base, **_unit_columns(unit, contrast), **r} for r in found)
+    for scale in index.scales():
+        missing = _missing_interaction(index, study, scale, bands.rule)
+        if missing:
+            rows.append(missing)
     return pd.DataFrame(rows).reindex(columns=TRANSFER_COLUMNS)

@@ -7,6 +7,7 @@ passage seen in fine-tuning (in any language) comes back translated in a test se
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from xlt.io import DataError, iter_jsonl, read_json, read_jsonl, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
 
 BELEBELE_DATASET = "facebook/belebele"
 TEXT_FIELDS = ("flores_passage", "question", "mc_answer1", "mc_answer2", "mc_answer3", "mc_answer4")
@@ -108,6 +111,62 @@ def load_belebele_hub(
     rows = [validate_row(dict(r), f"{dataset}/{code} row {i}") for i, r in enumerate(split, 1)]
     _check_unique(rows, f"{dataset}/{code}")
     return rows
+
+
+GOLD_MISMATCH_MODES = ("error", "warn")
+
+
+def gold_mismatches(
+    rows: Sequence[dict[str, Any]],
+    reference_rows: Sequence[dict[str, Any]],
+    *,
+    path: str | Path,
+    reference: str,
+    reference_path: str | Path,
+) -> list[str]:
+    """One line per item whose gold answer differs from the reference language's for the same
+    id (Belebele is parallel: the same question has the same answer in every language), naming
+    both files, the lines and both values. Rows are numbered from 1, as the lines of a JSONL
+    file with one row a line (the checked copies, `results/data/{lang}/items.jsonl`)."""
+    expected = {
+        item_id(row): (i, row["correct_answer_num"]) for i, row in enumerate(reference_rows, 1)
+    }
+    found = []
+    for i, row in enumerate(rows, start=1):
+        key = item_id(row)
+        if key in expected and row["correct_answer_num"] != expected[key][1]:
+            ref_row, ref_gold = expected[key]
+            found.append(
+                f"{path}:{i}: item {key} has gold {row['correct_answer_num']} but the "
+                f"reference {reference} has {ref_gold} ({reference_path}:{ref_row})"
+            )
+    return found
+
+
+def check_gold(
+    rows: Sequence[dict[str, Any]],
+    reference_rows: Sequence[dict[str, Any]],
+    *,
+    path: str | Path,
+    reference: str,
+    reference_path: str | Path,
+    mode: str = "error",
+) -> list[str]:
+    """Refuse (mode "error") or warn about (mode "warn") gold answers that differ from the
+    reference language's; return the mismatches (empty when there are none)."""
+    if mode not in GOLD_MISMATCH_MODES:
+        raise DataError(f"data.gold_mismatch must be one of {GOLD_MISMATCH_MODES}, not {mode!r}.")
+    found = gold_mismatches(
+        rows, reference_rows, path=path, reference=reference, reference_path=reference_path
+    )
+    if found and mode == "error":
+        raise DataError(
+            f"{found[0]} ({len(found)} item(s) differ); fix the data, or set "
+            "`data.gold_mismatch: warn` to keep each language's own answers."
+        )
+    for line in found:
+        log.warning("%s; kept (data.gold_mismatch: warn).", line)
+    return found
 
 
 @dataclass(frozen=True)

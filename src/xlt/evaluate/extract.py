@@ -536,6 +536,36 @@ _RULES: dict[str, _Rule] = {
 }
 
 
+def extraction_fields(
+    generation: str | None,
+    labels: Sequence[str],
+    options: Sequence[str] | None,
+    mode: str,
+) -> dict[str, Any]:
+    """The generative fields of a predictions record: `pred_gen`, the option the generation
+    chose, and the trail of that choice: `extraction` (the extractor id), `extraction_rule` (the
+    rule that decided) and `extraction_span` (the span it read, as normalised). All None when
+    nothing was generated; the three but `extraction` None when no answer was found.
+
+    Native cells (`xlt.evaluate.cell`) and imported ones (`xlt.analysis.importers`) both build
+    their records here, so their answers are read by the same rules and can be compared.
+    """
+    if generation is None:
+        return {
+            "pred_gen": None,
+            "extraction": None,
+            "extraction_rule": None,
+            "extraction_span": None,
+        }
+    found = extract_answer(generation, labels, options, mode=mode)
+    return {
+        "pred_gen": found.option,
+        "extraction": mode,
+        "extraction_rule": found.rule,
+        "extraction_span": found.matched,
+    }
+
+
 def extract_answer(
     generation: str,
     labels: Sequence[str],
