@@ -1,8 +1,11 @@
 # The study's grid, settings and cluster requests come from one object, xlt.study.Study, built
 # once from the validated config; the rules below only declare files and read from it.
+import inspect
 import re
 import sys
 from pathlib import Path
+
+from snakemake.common import overwrite_function_params
 
 from xlt.config import check_config, validate_config
 from xlt.jobs import config_errors_exit
@@ -43,6 +46,17 @@ PROFILE_DEFAULTS = literal_defaults(
 )
 
 
+def per_job(function):
+    """Mark an input, params, threads or resources function as taking only the wildcards.
+
+    Snakemake inspects a function's signature each time it calls it, several times per job, which
+    dominates planning at scale (12,000 cells: ~0.3 million inspections); told the parameters,
+    it skips that.
+    """
+    overwrite_function_params(function, inspect.signature(function).parameters)
+    return function
+
+
 def alternatives(names):
     """A wildcard constraint that matches exactly these names (never, when there are none)."""
     return "|".join(re.escape(n) for n in names) or "(?!x)x"
@@ -63,7 +77,7 @@ def model_resources(rule):
     another in one allocation (scope local); it limits nothing elsewhere.
     """
     resources = {
-        name: (
+        name: per_job(
             lambda wildcards, name=name: STUDY.resources(
                 wildcards.model, rule, PROFILE_DEFAULTS
             ).get(name, 0 if name == "mem_mb" else None)

@@ -18,7 +18,7 @@ rule download_belebele:
 # output (a demo model, an adapter) has started.
 rule check_data:
     input:
-        raw=lambda wildcards: STUDY.raw_data(wildcards.lang),
+        raw=per_job(lambda wildcards: STUDY.raw_data(wildcards.lang)),
     output:
         checked=ITEMS,
         prov=f"{ITEMS}.prov.json",

@@ -7,15 +7,15 @@ rule evaluate:
     input:
         data=DATA.format(lang="{lang}", split="test"),
         model=MODEL_MARKER,
-        adapter=lambda wildcards: STUDY.adapter(wildcards.model, wildcards.weights),
+        adapter=per_job(lambda wildcards: STUDY.adapter(wildcards.model, wildcards.weights)),
     output:
         predictions=update(PREDICTIONS),
         prov=update(f"{PREDICTIONS}.prov.json"),
     log:
         EVAL_LOG,
     params:
-        settings=lambda wildcards: STUDY.eval_params(wildcards.model, wildcards.prompting),
-    threads: lambda wildcards: STUDY.threads(wildcards.model, "evaluate")
+        settings=per_job(lambda wildcards: STUDY.eval_params(wildcards.model, wildcards.prompting)),
+    threads: per_job(lambda wildcards: STUDY.threads(wildcards.model, "evaluate"))
     resources:
         **model_resources("evaluate"),
     group:

@@ -8,7 +8,7 @@
 rule finetune:
     input:
         model=MODEL_MARKER,
-        train=lambda wildcards: STUDY.source_train(wildcards.weights),
+        train=per_job(lambda wildcards: STUDY.source_train(wildcards.weights)),
         split=SPLIT,
     output:
         adapter=protected(directory(ADAPTER)),
@@ -16,10 +16,10 @@ rule finetune:
     log:
         FINETUNE_LOG,
     params:
-        settings=lambda wildcards: STUDY.finetune_params(wildcards.model, wildcards.weights),
+        settings=per_job(lambda wildcards: STUDY.finetune_params(wildcards.model, wildcards.weights)),
     wildcard_constraints:
         weights=ADAPTER_NAME,
-    threads: lambda wildcards: STUDY.threads(wildcards.model, "finetune")
+    threads: per_job(lambda wildcards: STUDY.threads(wildcards.model, "finetune"))
     resources:
         **model_resources("finetune"),
     conda:

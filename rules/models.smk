@@ -4,9 +4,11 @@
 
 rule build_demo_model:
     input:
-        corpus=lambda wildcards: [
-            ITEMS.format(lang=lang) for lang in STUDY.models[wildcards.model].build["corpus"]
-        ],
+        corpus=per_job(
+            lambda wildcards: [
+                ITEMS.format(lang=lang) for lang in STUDY.models[wildcards.model].build["corpus"]
+            ]
+        ),
     output:
         model=directory(MODEL_DIR),
         marker=MODEL_MARKER,
@@ -14,8 +16,8 @@ rule build_demo_model:
     log:
         "logs/build_demo_model/{model}.log",
     params:
-        spec=lambda wildcards: STUDY.models[wildcards.model].build,
-        chat=lambda wildcards: STUDY.models[wildcards.model].chat,
+        spec=per_job(lambda wildcards: STUDY.models[wildcards.model].build),
+        chat=per_job(lambda wildcards: STUDY.models[wildcards.model].chat),
     wildcard_constraints:
         model=alternatives(STUDY.models_from("build")),
     threads: 2
@@ -32,8 +34,8 @@ rule download_model:
     log:
         "logs/download_model/{model}.log",
     params:
-        hub_id=lambda wildcards: STUDY.models[wildcards.model].hub_id,
-        revision=lambda wildcards: STUDY.models[wildcards.model].revision,
+        hub_id=per_job(lambda wildcards: STUDY.models[wildcards.model].hub_id),
+        revision=per_job(lambda wildcards: STUDY.models[wildcards.model].revision),
     wildcard_constraints:
         model=alternatives(STUDY.models_from("hub_id")),
     localrule: True
@@ -45,7 +47,7 @@ rule download_model:
 
 rule register_model:
     input:
-        weights=lambda wildcards: STUDY.models[wildcards.model].path,
+        weights=per_job(lambda wildcards: STUDY.models[wildcards.model].path),
     output:
         marker=MODEL_MARKER,
         prov=f"{MODEL_MARKER}.prov.json",
@@ -62,7 +64,7 @@ rule register_model:
 
 rule convert_gguf:
     input:
-        gguf=lambda wildcards: STUDY.gguf_file(wildcards.model),
+        gguf=per_job(lambda wildcards: STUDY.gguf_file(wildcards.model)),
     output:
         model=directory(MODEL_DIR),
         marker=MODEL_MARKER,
@@ -70,7 +72,7 @@ rule convert_gguf:
     log:
         "logs/convert_gguf/{model}.log",
     params:
-        gguf=lambda wildcards: STUDY.gguf_params(wildcards.model),
+        gguf=per_job(lambda wildcards: STUDY.gguf_params(wildcards.model)),
     wildcard_constraints:
         model=alternatives(STUDY.models_from("gguf")),
     threads: 2

@@ -503,7 +503,15 @@ class Study:
 
         `defaults` (e.g. the profile's default-resources) fill what the model leaves unset.
         """
-        return {**(defaults or {}), **slurm_request(self.models[model].resources.get(rule, {}))}
+        return {**(defaults or {}), **self._requests[(model, rule)]}
+
+    @cached_property
+    def _requests(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {
+            (name, rule): slurm_request(model.resources.get(rule, {}))
+            for name, model in self.models.items()
+            for rule in MODEL_RULES
+        }
 
     def threads(self, model: str, rule: str) -> int:
         """Threads of a model's `rule` job: its `cpus` (1 when not set)."""
