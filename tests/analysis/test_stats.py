@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 from xlt.analysis.stats import (
     bootstrap_counts,
@@ -187,3 +188,75 @@ def test_mixed_model_with_two_models_uses_model_fixed_effects():
     term = mixed_transfer(mixed_items(2, 0.0), "cot")
     assert "C(model)" in term.formula and "fixed effect" in term.note
     assert term.ci_low <= 0 <= term.ci_high
+
+
+# --- each statistic against the library that provides the method -----------------------------
+
+
+def test_wilson_interval_is_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    from xlt.analysis.metrics import wilson_interval
+
+    for k, n in [(0, 16), (3, 16), (16, 16), (45, 100)]:
+        expected = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert wilson_interval(k, n) == pytest.approx(expected, abs=1e-12)
+
+
+def test_mcnemar_is_scipys_binomial_test():
+    for gained, lost in [(0, 3), (5, 1), (7, 7), (20, 9)]:
+        expected = sps.binomtest(min(gained, lost), gained + lost, 0.5).pvalue
+        assert mcnemar_exact(gained, lost) == pytest.approx(expected, abs=1e-12)
+
+
+def test_paired_bootstrap_draws_what_scipy_draws():
+    diff = np.random.default_rng(3).integers(-1, 2, 60).astype(float)
+    ours = paired_bootstrap_interval(diff, 2000, np.random.default_rng(7), 0.9)
+    theirs = sps.bootstrap(
+        (diff,),
+        np.mean,
+        n_resamples=2000,
+        method="percentile",
+        confidence_level=0.9,
+        random_state=np.random.default_rng(7),
+    ).confidence_interval
+    assert ours == pytest.approx((theirs.low, theirs.high), abs=1e-12)
+
+
+def test_sign_flip_is_scipys_paired_permutation_test():
+    diff = np.random.default_rng(5).integers(-1, 2, 80).astype(float) + 0.15
+    ours = sign_flip_p(diff, 20000, np.random.default_rng(0))
+    theirs = sps.permutation_test(
+        (diff,),
+        np.mean,
+        permutation_type="samples",
+        n_resamples=20000,
+        random_state=np.random.default_rng(1),
+    ).pvalue
+    assert ours == pytest.approx(theirs, abs=0.01)  # both Monte Carlo: within sampling error
+
+
+def test_correlation_intervals_are_scipys_paired_bootstrap():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=30)
+    y = x + rng.normal(size=30)
+    ours = correlation(x, y, 1000, np.random.default_rng(4))
+    theirs = sps.bootstrap(
+        (x, y),
+        lambda a, b, axis: _pearson(a, b, axis),
+        paired=True,
+        n_resamples=1000,
+        method="percentile",
+        random_state=np.random.default_rng(4),
+    ).confidence_interval
+    assert (ours.pearson_low, ours.pearson_high) == pytest.approx(
+        (theirs.low, theirs.high), abs=1e-12
+    )
+    assert ours.pearson == pytest.approx(sps.pearsonr(x, y).statistic)
+    assert ours.spearman == pytest.approx(sps.spearmanr(x, y).statistic)
+
+
+def _pearson(a, b, axis):
+    a = a - a.mean(axis=axis, keepdims=True)
+    b = b - b.mean(axis=axis, keepdims=True)
+    return (a * b).sum(axis=axis) / np.sqrt((a**2).sum(axis=axis) * (b**2).sum(axis=axis))

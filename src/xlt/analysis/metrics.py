@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any
 
 
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (well-behaved at small n and near 0/1)."""
+    """Wilson score interval for a binomial proportion (well-behaved at small n and near 0/1),
+    from statsmodels' `proportion_confint`."""
     if n == 0:
         return (math.nan, math.nan)
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(successes, n, alpha=1 - level, method="wilson")
+    return (max(0.0, float(low)), min(1.0, float(high)))
 
 
 def correct_loglik(record: dict[str, Any]) -> bool:

@@ -31,14 +31,16 @@ def rng_for(seed: int, *key: object) -> np.random.Generator:
 
 
 def mcnemar_exact(n_gained: int, n_lost: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant pairs (a binomial test at 1/2).
+    """Two-sided exact McNemar p-value from the discordant pairs (statsmodels' `mcnemar`,
+    exact: a binomial test at 1/2).
 
     `n_gained`: items wrong before and right after; `n_lost`: right before and wrong after.
     """
-    n = n_gained + n_lost
-    if n == 0:
+    if n_gained + n_lost == 0:
         return 1.0
-    return float(min(1.0, 2.0 * sps.binom.cdf(min(n_gained, n_lost), n, 0.5)))
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    return float(mcnemar([[0, n_gained], [n_lost, 0]], exact=True).pvalue)
 
 
 def bootstrap_counts(n_items: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -324,7 +326,15 @@ def ols_transfer(cells: pd.DataFrame, level: float = 0.95) -> list[ModelTerm]:
     data = cells.assign(
         semitic=cells["semitic"].astype(float), same_script=cells["same_script"].astype(float)
     )
-    fit = smf.ols(formula, data=data).fit() if cells["semitic"].nunique() == 2 else None
+    fit = None
+    if cells["semitic"].nunique() == 2:
+        with warnings.catch_warnings():
+            # A rank-deficient design is reported below as "not fitted", not as a warning.
+            warnings.simplefilter("ignore")
+            fit = smf.ols(formula, data=data).fit()
+    if fit is not None and np.linalg.matrix_rank(fit.model.exog) < fit.model.exog.shape[1]:
+        note = f"not fitted: the terms of {formula} are collinear in these {len(cells)} cells"
+        return [ModelTerm("semitic", *[math.nan] * 4, formula, len(cells), note)]
     if fit is None or fit.df_resid < 1 or not np.isfinite(fit.bse.get("semitic", np.nan)):
         note = f"not fitted: {len(cells)} cells are too few or lack a Semitic/control contrast"
         return [ModelTerm("semitic", *[math.nan] * 4, formula, len(cells), note)]
@@ -375,12 +385,10 @@ def conditional_laplace(model, vb) -> tuple[np.ndarray, np.ndarray]:
         method="L-BFGS-B",
         options={"gtol": 1e-9, "ftol": 1e-15, "maxiter": 5000},
     )
-    x, step = result.x, 1e-5
-    hessian = np.empty((x.size, x.size))
-    for j in range(x.size):
-        shift = np.zeros(x.size)
-        shift[j] = step
-        hessian[:, j] = (gradient(x + shift) - gradient(x - shift)) / (2 * step)
+    from statsmodels.tools.numdiff import approx_fprime
+
+    x = result.x
+    hessian = approx_fprime(x, gradient, centered=True)  # the Jacobian of the gradient
     covariance = np.linalg.inv((hessian + hessian.T) / 2)
     return x[:k], covariance[:k, :k]
 
