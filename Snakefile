@@ -12,10 +12,17 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
-include: "rules/data.smk"
-include: "rules/models.smk"
-include: "rules/finetune.smk"
-include: "rules/evaluate.smk"
+
+
+# An analysis of predictions made elsewhere (`analysis.predictions_dir`) runs the analysis only.
+if not STUDY.external:
+
+    include: "rules/data.smk"
+    include: "rules/models.smk"
+    include: "rules/finetune.smk"
+    include: "rules/evaluate.smk"
+
+
 include: "rules/analysis.smk"
 
 
@@ -42,4 +49,4 @@ onstart:
 
 
 onsuccess:
-    print(run_summary(STUDY), file=sys.stderr)
+    print(run_summary(STUDY, STUDY.analysis_root), file=sys.stderr)

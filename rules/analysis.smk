@@ -1,25 +1,28 @@
 # Analysis: tables, the transfer tests, figures and findings. Cheap aggregation: local rules.
 #
 # Two sources of predictions:
-# - this workflow's own cells, results/predictions/... (the default);
+# - this workflow's own cells, results/predictions/... (the default); outputs under results/;
 # - a predictions tree made elsewhere, `analysis.predictions_dir: <dir>` in the config
 #   (e.g. filled with `xlt import-lm-eval ... --out <dir>`): the cells are the files found
-#   there, no rule can rebuild them, and `snakemake` runs these rules only.
-FIGURE_FILES = {name: f"results/figures/{name}.png" for name in STUDY.figures()}
-# The source × target heatmap needs fine-tuned cells.
-if any(not cell.parsed_weights.is_base for cell in STUDY.analysis_cells):
-    FIGURE_FILES["transfer_matrix"] = "results/figures/transfer_matrix.png"
+#   there (filtered by `models:` and `languages:` when the config gives them), no rule can
+#   rebuild them, `snakemake` runs these rules only, and the outputs go to `analysis.output_dir`
+#   (default results/external/), never over the workflow's own tables.
+#
+# Every output is `update()`: Snakemake keeps the previous version while a job reruns and puts
+# it back if the job fails, so bad input never costs the last good tables.
+A = STUDY.analysis_root
+FIGURE_FILES = {name: f"{A}/figures/{name}.png" for name in STUDY.figures()}
 # Typological distances of every analysed language from every source (URIEL via lang2vec).
 TYPOLOGY_LANGS = sorted({cell.lang for cell in STUDY.analysis_cells})
 TRANSFER_TABLES = ("transfer", "ft_vs_cot", "transfer_matrix", "typology")
 ANALYSIS_OUTPUTS = [
     *(
-        f"results/tables/{name}.csv"
+        f"{A}/tables/{name}.csv"
         for name in ("scores", "items", "deltas", "deltas_seed_mean", *TRANSFER_TABLES)
     ),
-    "results/tables/typology_distances.csv",
+    f"{A}/tables/typology_distances.csv",
     *FIGURE_FILES.values(),
-    "results/findings.md",
+    f"{A}/findings.md",
 ]
 
 
@@ -27,30 +30,18 @@ rule tables:
     input:
         predictions=STUDY.analysis_predictions(),
         # Every cell must hold its language's test items and gold (none for a tree made elsewhere).
-        tests=(
-            []
-            if STUDY.analysis.predictions_dir
-            else [DATA.format(lang=lang, split="test") for lang in STUDY.languages]
-        ),
+        tests=STUDY.analysis_test_files(),
     output:
-        scores=report(
-            "results/tables/scores.csv", caption="../report/scores.rst", category="Tables"
-        ),
-        scores_prov="results/tables/scores.csv.prov.json",
-        item_table="results/tables/items.csv",
-        item_table_prov="results/tables/items.csv.prov.json",
-        deltas=report(
-            "results/tables/deltas.csv", caption="../report/deltas.rst", category="Tables"
-        ),
-        deltas_prov="results/tables/deltas.csv.prov.json",
-        deltas_seed_mean=report(
-            "results/tables/deltas_seed_mean.csv",
-            caption="../report/deltas_seed_mean.rst",
-            category="Tables",
-        ),
-        deltas_seed_mean_prov="results/tables/deltas_seed_mean.csv.prov.json",
+        scores=table("scores", "scores"),
+        scores_prov=sidecar(f"{A}/tables/scores.csv"),
+        item_table=table("items"),
+        item_table_prov=sidecar(f"{A}/tables/items.csv"),
+        deltas=table("deltas", "deltas"),
+        deltas_prov=sidecar(f"{A}/tables/deltas.csv"),
+        deltas_seed_mean=table("deltas_seed_mean", "deltas_seed_mean"),
+        deltas_seed_mean_prov=sidecar(f"{A}/tables/deltas_seed_mean.csv"),
     log:
-        "logs/analysis/tables.log",
+        f"{STUDY.analysis_logs}/tables.log",
     params:
         analysis=STUDY.analysis.as_record(),
         study=STUDY.facts().as_record(),
@@ -63,14 +54,10 @@ rule tables:
 
 rule typology:
     output:
-        distances=report(
-            "results/tables/typology_distances.csv",
-            caption="../report/typology_distances.rst",
-            category="Tables",
-        ),
-        distances_prov="results/tables/typology_distances.csv.prov.json",
+        distances=table("typology_distances", "typology_distances"),
+        distances_prov=sidecar(f"{A}/tables/typology_distances.csv"),
     log:
-        "logs/analysis/typology.log",
+        f"{STUDY.analysis_logs}/typology.log",
     params:
         langs=TYPOLOGY_LANGS,
         sources=STUDY.facts().as_record()["sources"],
@@ -83,20 +70,15 @@ rule typology:
 
 rule transfer:
     input:
-        item_table="results/tables/items.csv",
-        scores="results/tables/scores.csv",
-        seed_means="results/tables/deltas_seed_mean.csv",
-        distances="results/tables/typology_distances.csv",
+        item_table=f"{A}/tables/items.csv",
+        scores=f"{A}/tables/scores.csv",
+        seed_means=f"{A}/tables/deltas_seed_mean.csv",
+        distances=f"{A}/tables/typology_distances.csv",
     output:
-        **{
-            name: report(
-                f"results/tables/{name}.csv", caption=f"../report/{name}.rst", category="Tables"
-            )
-            for name in TRANSFER_TABLES
-        },
-        **{f"{name}_prov": f"results/tables/{name}.csv.prov.json" for name in TRANSFER_TABLES},
+        **{name: table(name, name) for name in TRANSFER_TABLES},
+        **{f"{name}_prov": sidecar(f"{A}/tables/{name}.csv") for name in TRANSFER_TABLES},
     log:
-        "logs/analysis/transfer.log",
+        f"{STUDY.analysis_logs}/transfer.log",
     params:
         analysis=STUDY.analysis.as_record(),
         study=STUDY.facts().as_record(),
@@ -109,18 +91,18 @@ rule transfer:
 
 rule figures:
     input:
-        scores="results/tables/scores.csv",
-        seed_means="results/tables/deltas_seed_mean.csv",
-        ft_vs_cot="results/tables/ft_vs_cot.csv",
-        matrix="results/tables/transfer_matrix.csv",
+        scores=f"{A}/tables/scores.csv",
+        seed_means=f"{A}/tables/deltas_seed_mean.csv",
+        ft_vs_cot=f"{A}/tables/ft_vs_cot.csv",
+        matrix=f"{A}/tables/transfer_matrix.csv",
     output:
         **{
-            name: report(path, f"../report/fig_{name}.rst", category="Figures")
+            name: report(update(path), f"../report/fig_{name}.rst", category="Figures")
             for name, path in FIGURE_FILES.items()
         },
-        **{f"{name}_prov": f"{path}.prov.json" for name, path in FIGURE_FILES.items()},
+        **{f"{name}_prov": sidecar(path) for name, path in FIGURE_FILES.items()},
     log:
-        "logs/analysis/figures.log",
+        f"{STUDY.analysis_logs}/figures.log",
     localrule: True
     conda:
         "../envs/xlt.yaml"
@@ -130,17 +112,17 @@ rule figures:
 
 rule findings:
     input:
-        transfer="results/tables/transfer.csv",
-        ft_vs_cot="results/tables/ft_vs_cot.csv",
-        scores="results/tables/scores.csv",
-        typology="results/tables/typology.csv",
+        transfer=f"{A}/tables/transfer.csv",
+        ft_vs_cot=f"{A}/tables/ft_vs_cot.csv",
+        scores=f"{A}/tables/scores.csv",
+        typology=f"{A}/tables/typology.csv",
     output:
         findings=report(
-            "results/findings.md", caption="../report/findings.rst", category="Findings"
+            update(f"{A}/findings.md"), caption="../report/findings.rst", category="Findings"
         ),
-        prov="results/findings.md.prov.json",
+        prov=sidecar(f"{A}/findings.md"),
     log:
-        "logs/analysis/findings.log",
+        f"{STUDY.analysis_logs}/findings.log",
     params:
         alpha=STUDY.analysis.alpha,
         toy_models=STUDY.models_from("build"),

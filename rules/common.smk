@@ -34,9 +34,11 @@ BASE_DIR = Path(workflow.basedir)
 # A bad config stops here, before any job, with one line: `xlt: error: <key, problem, fix>`.
 with config_errors_exit():
     validate_config(config, BASE_DIR / "config" / "schema.yaml")
-    CONFIG_DIR = Path.cwd() if (Path.cwd() / config["templates_file"]).exists() else BASE_DIR
+    templates = config.get("templates_file", "config/templates.yaml")
+    CONFIG_DIR = Path.cwd() if (Path.cwd() / templates).exists() else BASE_DIR
     check_config(config, base_dir=CONFIG_DIR)
     STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
+    STUDY.analysis_cells  # a bad predictions tree or undeclared source stops the run here
 # The profile's plain default resources (partition, account, ...): a model that leaves a key
 # unset that another model sets gets the default instead of nothing.
 PROFILE_DEFAULTS = literal_defaults(
@@ -85,3 +87,18 @@ def model_resources(rule):
         for name in STUDY.requested_resources(rule)
     }
     return {**resources, "model_instances": 1}
+
+
+def table(name, caption=None):
+    """An analysis table (rules/analysis.smk), captioned in the report when `caption` is given.
+
+    `update()`: Snakemake keeps the previous version while the job reruns and puts it back if
+    the job fails, so bad input never costs the last good tables.
+    """
+    path = update(f"{STUDY.analysis_root}/tables/{name}.csv")
+    return report(path, caption=f"../report/{caption}.rst", category="Tables") if caption else path
+
+
+def sidecar(path):
+    """The provenance sidecar of an analysis output (kept and restored like the output)."""
+    return update(f"{path}.prov.json")

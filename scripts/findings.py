@@ -1,5 +1,7 @@
 """Rule findings: results/findings.md, the answer in words, from the tables only."""
 
+from pathlib import Path
+
 from xlt.analysis.findings import findings_markdown
 from xlt.analysis.tables import read_table
 from xlt.io import write_text
@@ -13,6 +15,7 @@ with run_job(snakemake, torch_threads=False) as job:
         alpha=snakemake.params.alpha,
         typology=read_table(snakemake.input.typology),
         toy_models=snakemake.params.toy_models,
+        tables_dir=Path(snakemake.input.transfer).parent.as_posix(),
     )
     write_text(snakemake.output.findings, text)
     job.record(

@@ -212,21 +212,48 @@ def test_a_model_needs_exactly_one_origin():
         Study.from_config(config, base_dir=REPO)
 
 
-def test_an_external_predictions_tree_gives_the_analysis_cells(tmp_path):
-    for cell in (
-        Cell("m", "base", "direct", "heb_Hebr"),
-        Cell("m", "ft-x-s0", "direct", "heb_Hebr"),
-    ):
-        path = Path(cell.predictions(tmp_path / "tree"))
+def write_cells(root, *cells):
+    for cell in cells:
+        path = Path(cell.predictions(root))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}\n")
-    config = load("config")
-    config["analysis"]["predictions_dir"] = str(tmp_path / "tree")
+
+
+def test_an_external_predictions_tree_needs_only_sources(tmp_path):
+    write_cells(
+        tmp_path / "tree",
+        Cell("m", "base", "direct", "heb_Hebr"),
+        Cell("m", "ft-x-s0", "direct", "heb_Hebr"),
+        Cell("other", "base", "direct", "fra_Latn"),
+    )
+    config = {
+        "analysis": {"predictions_dir": str(tmp_path / "tree")},
+        "sources": {"x": ["eng_Latn"]},
+    }
     study = Study.from_config(config, base_dir=REPO)
-    assert [c.weights for c in study.analysis_cells] == ["base", "ft-x-s0"]
+    assert len(study.analysis_cells) == 3
+    assert study.analysis_root == "results/external"
+    assert study.analysis_test_files() == []
     assert study.analysis_predictions()[0] == f"{tmp_path}/tree/m/base/direct/heb_Hebr.jsonl"
-    assert study.figures() == ["accuracy", "delta_heatmap", "base_vs_delta"]
+    assert study.figures() == ["accuracy", "delta_heatmap", "base_vs_delta", "transfer_matrix"]
     assert find_cells(tmp_path / "tree") == list(study.analysis_cells)
+    # The config's models and languages, when given, filter the tree.
+    config["languages"] = ["heb_Hebr"]
+    assert {c.model for c in Study.from_config(config).analysis_cells} == {"m"}
+
+
+def test_an_external_tree_with_an_undeclared_source_is_refused(tmp_path):
+    write_cells(tmp_path / "tree", Cell("m", "ft-arabic-s0", "direct", "heb_Hebr"))
+    config = {
+        "analysis": {"predictions_dir": str(tmp_path / "tree")},
+        "sources": {"x": ["eng_Latn"]},
+    }
+    with pytest.raises(GridError, match=r"source 'arabic', which `sources:` does not declare"):
+        _ = Study.from_config(config).analysis_cells
+    config["analysis"]["output_dir"] = "results"
+    config["sources"]["arabic"] = ["arb_Arab"]
+    with pytest.raises(GridError, match=r"analysis\.output_dir: results/ holds"):
+        _ = Study.from_config(config).analysis_cells
 
 
 # The grid's layout and weights grammar are written once, in xlt.study. These patterns are how

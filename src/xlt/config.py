@@ -57,7 +57,15 @@ def _schema_message(error: Any) -> str:
             f"(it must match {error.validator_value})."
         )
     if error.validator == "required":
-        return f"config: {where} needs {error.message.split(' is a required')[0]}."
+        missing = error.message.split(" is a required")[0]
+        if not error.absolute_path:
+            return (
+                f"config: the config needs {missing}. A study needs data, models, languages, "
+                "sources, seeds, prompting, prompts, templates_file, finetune and evaluate (see "
+                "config/config.yaml); an analysis of predictions made elsewhere needs only "
+                "analysis.predictions_dir and sources."
+            )
+        return f"config: {where} needs {missing}."
     if error.validator == "enum":
         options = [str(o) for o in error.validator_value]
         return (
@@ -156,8 +164,25 @@ def check_local_data(config: Mapping[str, Any]) -> None:
             )
 
 
+def check_analysis_config(config: Mapping[str, Any]) -> None:
+    """An analysis-only config: its sources (and languages, if it filters by them) are known
+    codes, and the tree it names exists."""
+    for name, codes in config["sources"].items():
+        check_codes(codes, where=f"sources.{name}")
+    check_codes(config.get("languages", []), where="languages")
+    root = Path(config["analysis"]["predictions_dir"])
+    if not root.is_dir():
+        raise ConfigError(
+            f"analysis.predictions_dir: {root} is not a directory; point it at a tree of "
+            "<model>/<weights>/<prompting>/<lang>.jsonl predictions (xlt import-lm-eval makes one)."
+        )
+
+
 def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
     """Raise ConfigError (or UnknownLanguageError) for the first problem found."""
+    if (config.get("analysis") or {}).get("predictions_dir"):
+        check_analysis_config(config)
+        return
     check_codes(config["languages"], where="languages")
     check_codes([config["data"]["reference"]], where="data.reference")
     for name, codes in config["sources"].items():

@@ -25,6 +25,7 @@ from xlt.errors import XltError
 from xlt.prompts import PromptTemplate, load_templates
 
 # The file contract between rules (README, "Files"). Wildcards in braces.
+RESULTS = "results"
 CELL = "{model}/{weights}/{prompting}/{lang}"
 PREDICTIONS = f"results/predictions/{CELL}.jsonl"
 EVAL_LOG = f"logs/evaluate/{CELL}.log"
@@ -309,17 +310,19 @@ class Study:
 
         `base_dir` is where relative paths of the config (templates_file) are resolved.
         """
+        # An analysis-only config (`analysis.predictions_dir`) needs `sources` and nothing
+        # else: no models, languages or seeds to run.
         return cls(
             config=config,
             base_dir=Path(base_dir),
             models={
                 name: ModelSettings.from_config(name, entry, config)
-                for name, entry in config["models"].items()
+                for name, entry in config.get("models", {}).items()
             },
-            languages=tuple(config["languages"]),
+            languages=tuple(config.get("languages", ())),
             sources={name: tuple(langs) for name, langs in config["sources"].items()},
-            seeds=tuple(int(seed) for seed in config["seeds"]),
-            promptings=tuple(config["prompting"]),
+            seeds=tuple(int(seed) for seed in config.get("seeds", ())),
+            promptings=tuple(config.get("prompting", ())),
             analysis=AnalysisSettings.from_config(config),
         )
 
@@ -369,27 +372,70 @@ class Study:
 
     # -- the analysis -----------------------------------------------------------------------
 
+    @property
+    def external(self) -> bool:
+        """Whether the analysis reads a predictions tree made elsewhere."""
+        return self.analysis.predictions_dir is not None
+
+    @property
+    def analysis_root(self) -> str:
+        """Where the analysis writes: results/ for this workflow's own cells; for a tree made
+        elsewhere, `analysis.output_dir` (default results/external), never results/ itself."""
+        if not self.external:
+            return RESULTS
+        return (self.analysis.output_dir or f"{RESULTS}/external").rstrip("/")
+
+    @property
+    def analysis_logs(self) -> str:
+        return "logs/analysis" if not self.external else "logs/external-analysis"
+
     @cached_property
     def analysis_cells(self) -> tuple[Cell, ...]:
-        """The cells the analysis reads: this grid's, or those of `analysis.predictions_dir`."""
-        root = self.analysis.predictions_dir
-        if root is None:
+        """The cells the analysis reads: this grid's, or those of `analysis.predictions_dir`
+        (only the `models:` and `languages:` the config lists, when it lists any)."""
+        if not self.external:
             return self.cells
+        root = self.analysis.predictions_dir
         if Path(root).resolve() == Path(PREDICTIONS.split("/{")[0]).resolve():
             raise GridError(
                 "analysis.predictions_dir: results/predictions is where this workflow writes its "
                 "own predictions; put a tree made elsewhere in another directory."
             )
+        if Path(self.analysis_root).resolve() == Path(RESULTS).resolve():
+            raise GridError(
+                "analysis.output_dir: results/ holds this workflow's own tables; choose another "
+                "directory for the analysis of a tree made elsewhere (default results/external)."
+            )
         found = find_cells(root)
+        if self.models:
+            found = [cell for cell in found if cell.model in self.models]
+        if self.languages:
+            found = [cell for cell in found if cell.lang in self.languages]
         if not found:
             raise GridError(
                 f"analysis.predictions_dir: no <model>/<weights>/<prompting>/<lang>.jsonl files "
-                f"under {root}."
+                f"under {root}"
+                + (" for the models and languages the config lists." if self.models else ".")
             )
         from xlt.languages import check_codes
 
         check_codes([cell.lang for cell in found], where=f"analysis.predictions_dir ({root})")
+        for cell in found:
+            source = cell.parsed_weights.source
+            if source is not None and source not in self.sources:
+                raise GridError(
+                    f"{cell.predictions(root)}: weights {cell.weights} were fine-tuned on "
+                    f"source '{source}', which `sources:` does not declare; add `sources: "
+                    f"{{{source}: [<its language codes>]}}` so that its own languages are not "
+                    "counted as transfer targets."
+                )
         return tuple(found)
+
+    def analysis_test_files(self) -> list[str]:
+        """The test splits the analysis checks every cell against (none for an outside tree)."""
+        if self.external:
+            return []
+        return [DATA.format(lang=lang, split="test") for lang in self.languages]
 
     def analysis_predictions(self) -> list[str]:
         """The predictions files the analysis reads."""
@@ -407,6 +453,7 @@ class Study:
             "accuracy",
             *(["delta_heatmap", "base_vs_delta"] if has_ft or has_cot else []),
             *(["ft_vs_cot"] if has_ft and has_cot else []),
+            *(["transfer_matrix"] if has_ft else []),
         ]
 
     # -- files ------------------------------------------------------------------------------

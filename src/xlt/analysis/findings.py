@@ -430,6 +430,7 @@ def findings_markdown(
     alpha: float = 0.05,
     typology: pd.DataFrame | None = None,
     toy_models: Sequence[str] = (),
+    tables_dir: str = "results/tables",
 ) -> str:
     """The whole findings.md text. `toy_models`: models built for the demo, which cannot read;
     when there are any, the text opens by saying the numbers check the pipeline only."""
@@ -437,7 +438,7 @@ def findings_markdown(
         "# Findings: language-family transfer or task-format alignment?",
         "",
         *toy_notice(toy_models),
-        "Generated from `results/tables/` (transfer.csv, ft_vs_cot.csv, scores.csv"
+        f"Generated from `{tables_dir}/` (transfer.csv, ft_vs_cot.csv, scores.csv"
         + (", typology.csv" if typology is not None else "")
         + "); every number below is in those tables. Differences are in percentage points "
         "(pp) of accuracy; intervals are 95%. Each p-value is given with the question it "

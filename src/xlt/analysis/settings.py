@@ -25,6 +25,7 @@ class AnalysisSettings:
     mixed_model: bool = True
     mixed_min_models: int = 3
     predictions_dir: str | None = None
+    output_dir: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AnalysisSettings:
