@@ -5,7 +5,9 @@
 - `xlt crate results/ OUT` exports the tree's provenance as a Workflow Run RO-Crate;
 - `xlt power [--config STUDY.yaml]` says what a design can show (xlt.power_cli);
 - `xlt import-lm-eval SAMPLES ...` converts an lm-evaluation-harness `--log_samples` file into
-  a predictions file that the analysis rules can read.
+  a predictions file that the analysis rules can read;
+- `xlt languages [--semitic]` lists the Belebele codes with family, genus and script;
+- `xlt doctor` says what an interrupted run left behind and what to run.
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ def crate_command(args: argparse.Namespace) -> int:
 
     print(write_crate(args.root, args.out, snakefile=args.snakefile, copy_data=not args.no_data))
     return 0
+
+
+def languages_command(args: argparse.Namespace) -> int:
+    """`xlt languages`: the registry, one code per line."""
+    from xlt.languages import load_registry
+
+    for code, lang in load_registry().items():
+        if args.semitic and not lang.is_semitic:
+            continue
+        print(f"{code}\t{lang.name}\t{lang.family}\t{lang.genus}\t{lang.script}")
+    return 0
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    """`xlt doctor`: findings about an interrupted run; 1 if one blocks the next run."""
+    from xlt.doctor import diagnose, report
+
+    findings = diagnose(args.workdir)
+    print(report(findings))
+    return 1 if any(f.blocking for f in findings) else 0
 
 
 def import_lm_eval_command(args: argparse.Namespace) -> int:
@@ -100,11 +122,21 @@ def main(argv: list[str] | None = None) -> int:
         "--extraction", default="lenient", help="extractor for generations: strict or lenient"
     )
     power_cli.add_parser(sub)
+    languages = sub.add_parser("languages", help="list the Belebele language codes")
+    languages.add_argument("--semitic", action="store_true", help="only the Semitic ones")
+    doctor = sub.add_parser("doctor", help="what an interrupted run left and what to run")
+    doctor.add_argument("workdir", nargs="?", default=".", help="the workflow's directory")
     args = parser.parse_args(argv)
     if args.command == "import-lm-eval":
         return import_lm_eval_command(args)
-    commands = {"explain": explain_command, "audit": audit_command, "crate": crate_command}
-    commands["power"] = power_cli.run
+    commands = {
+        "explain": explain_command,
+        "audit": audit_command,
+        "crate": crate_command,
+        "power": power_cli.run,
+        "languages": languages_command,
+        "doctor": doctor_command,
+    }
     try:
         return commands[args.command](args)
     except (XltError, FileNotFoundError) as exc:
