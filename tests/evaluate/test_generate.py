@@ -1,14 +1,17 @@
 import pytest
 import torch
 from support.data import DEMO_DATA
+from transformers import AutoModelForCausalLM, StoppingCriteria, StoppingCriteriaList
 
 from xlt.data.belebele import read_belebele
-from xlt.evaluate.generate import AnswerStop, first_line_complete, generate, trim_after_eos
+from xlt.evaluate.generate import AnswerStop, answer_done, first_line_complete, generate
 from xlt.evaluate.scoring import build_requests, score_options
+from xlt.models.demo import DemoModelSpec, model_config
 from xlt.models.loading import ModelRef, load_model, load_tokenizer
 from xlt.prompts import answer_continuation, load_templates
 
 TEMPLATES = load_templates("config/templates.yaml")
+LABELS = ["1", "2", "3", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -18,55 +21,130 @@ def lm(tiny_model_ref):
 
 
 @pytest.fixture(scope="module")
+def answering(lm):
+    """A random model nudged towards " 1".." 4", ":", line breaks and EOS, so that answers end
+    at different steps — by the stop rule, by EOS, or not at all — and some in the middle of a
+    multi-byte character."""
+    _, tokenizer = lm
+    torch.manual_seed(0)
+    config = model_config(DemoModelSpec("dense", hidden_size=64, num_layers=2), tokenizer)
+    config.initializer_range = 0.3
+    model = AutoModelForCausalLM.from_config(config).eval()
+    favoured = [encode(tokenizer, s)[0] for s in (" 1", " 2", " 3", " 4", ":", "\n")]
+    bias = torch.zeros(len(tokenizer))
+    bias[[*favoured, tokenizer.eos_token_id]] = 5.0
+    model.lm_head.register_forward_hook(lambda module, inputs, logits: logits + bias)
+    return model, tokenizer
+
+
+def encode(tokenizer, text):
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+@pytest.fixture(scope="module")
 def contexts(lm):
     _, tokenizer = lm
     template = TEMPLATES["belebele_num"]
     rows = (
         read_belebele(DEMO_DATA / "mlt_Latn.jsonl")[:5]
-        + read_belebele(DEMO_DATA / "pes_Arab.jsonl")[:4]
+        + read_belebele(DEMO_DATA / "amh_Ethi.jsonl")[:4]
+        + read_belebele(DEMO_DATA / "pes_Arab.jsonl")[:3]
     )
     prompts = [template.render(r) for r in rows]
     conts = [answer_continuation(template, label, chat=False) for label in template.labels]
     requests = build_requests(tokenizer, prompts, conts)
-    assert len(requests) == len(prompts), "demo labels should be single tokens"
+    assert all(len(t) == 1 for t in requests[0].targets), "demo labels should be single tokens"
     return prompts, conts, requests
+
+
+class ReferenceStop(StoppingCriteria):
+    """The stop rule as a transformers stopping criterion, judged on each row's new text."""
+
+    def __init__(self, tokenizer, width, stop):
+        self.tokenizer, self.width, self.stop = tokenizer, width, stop
+
+    def __call__(self, input_ids, scores, **kwargs):
+        texts = self.tokenizer.batch_decode(input_ids[:, self.width :], skip_special_tokens=True)
+        return torch.tensor([answer_done(self.stop, t) for t in texts])
+
+
+def reference_generate(model, tokenizer, contexts, max_new_tokens, stop):
+    """`transformers.generate`, greedy, one unpadded context at a time: texts and token counts."""
+    results = []
+    for context in contexts:
+        ids = torch.tensor([context])
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            stopping_criteria=StoppingCriteriaList([ReferenceStop(tokenizer, len(context), stop)]),
+        )
+        new = out[0, len(context) :].tolist()
+        if tokenizer.eos_token_id in new:
+            new = new[: new.index(tokenizer.eos_token_id)]
+        results.append((tokenizer.decode(new, skip_special_tokens=True), len(new)))
+    return results
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 12])
+def test_greedy_loop_equals_transformers_generate(answering, contexts, batch_size):
+    model, tokenizer = answering
+    _, _, requests = contexts
+    inputs = [r.context for r in requests]
+    stop = AnswerStop(LABELS)
+    expected = reference_generate(model, tokenizer, inputs, 8, stop)
+    ours = generate(model, tokenizer, inputs, 8, batch_size=batch_size, stop=stop)
+    assert [(g.text, g.n_tokens) for g in ours] == expected
+    # The rows end at different steps, so a batch shrinks on the way.
+    assert len({n for _, n in expected}) > 3
 
 
 def test_batched_generation_equals_unbatched(lm, contexts):
     model, tokenizer = lm
     _, _, requests = contexts
-    inputs = [r.input_ids for r in requests]
+    inputs = [r.context for r in requests]
     one = generate(model, tokenizer, inputs, max_new_tokens=12, batch_size=1)
     many = generate(model, tokenizer, inputs, max_new_tokens=12, batch_size=4)
     assert [g.text for g in one] == [g.text for g in many]
     assert all(g.n_tokens > 0 for g in one)
 
 
-def test_label_logprobs_come_from_the_generation_prefill(lm, contexts):
-    model, tokenizer = lm
-    prompts, conts, requests = contexts
-    label_ids = [t[0] for _, t in requests[0].reads]
+@pytest.mark.parametrize("labels", [LABELS, ["10", "21", "32", "43"]], ids=["single", "multi"])
+def test_label_logprobs_come_from_the_generation_prefill(answering, contexts, labels):
+    model, tokenizer = answering
+    prompts, _, _ = contexts
+    conts = [" " + label for label in labels]
+    requests = build_requests(tokenizer, prompts, conts)
+    inputs = [r.context for r in requests]
+    stop = AnswerStop(LABELS)
     generations = generate(
         model,
         tokenizer,
-        [r.input_ids for r in requests],
-        4,
-        batch_size=3,
-        label_token_ids=label_ids,
+        inputs,
+        8,
+        batch_size=5,
+        stop=stop,
+        label_targets=[r.targets for r in requests],
     )
     scored = score_options(model, tokenizer, prompts, conts, batch_size=2)
     from_prefill = torch.tensor([g.label_logprobs for g in generations], dtype=torch.float64)
     torch.testing.assert_close(from_prefill, scored, atol=1e-4, rtol=0)
+    # Scoring the labels in the same prefill leaves the generated answers as they were.
+    plain = generate(model, tokenizer, inputs, 8, batch_size=5, stop=stop)
+    assert [g.text for g in generations] == [g.text for g in plain]
 
 
 def test_generation_stops_at_the_first_complete_line(lm, contexts):
     model, tokenizer = lm
     _, _, requests = contexts
-    free = generate(model, tokenizer, [requests[0].input_ids], max_new_tokens=40)
+    free = generate(model, tokenizer, [requests[0].context], max_new_tokens=40)
     stopped = generate(
         model,
         tokenizer,
-        [requests[0].input_ids],
+        [requests[0].context],
         max_new_tokens=40,
         stop=AnswerStop(["1", "2", "3", "4"]),
     )
@@ -74,16 +152,19 @@ def test_generation_stops_at_the_first_complete_line(lm, contexts):
     assert free[0].text.startswith(stopped[0].text.rstrip("\n").rstrip())
 
 
+def test_an_answer_is_not_judged_in_the_middle_of_a_character():
+    stop = AnswerStop(LABELS)
+    assert stop.complete(" 2\ufffd")  # the rule alone would end " 2" + half a character
+    assert not answer_done(stop, " 2\ufffd")
+    assert answer_done(stop, " 2:")
+    assert not answer_done(stop, " 2ከ")
+
+
 def test_first_line_complete():
     assert not first_line_complete("")
     assert not first_line_complete("\n")
     assert not first_line_complete(" 2")
     assert first_line_complete(" 2\nP:")
-
-
-def test_trim_after_eos_and_padding():
-    assert trim_after_eos([5, 6, 1, 7], eos_id=1, pad_id=2) == [5, 6]
-    assert trim_after_eos([5, 6, 2, 2], eos_id=1, pad_id=2) == [5, 6]
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,19 @@ import pytest
 import torch
 from support.data import DEMO_DATA
 
+import xlt.evaluate.scoring as scoring
 from xlt.data.belebele import read_belebele
-from xlt.evaluate.scoring import ContextTooLongError, encode_pair, score_options
+from xlt.evaluate.scoring import (
+    ContextTooLongError,
+    build_requests,
+    encode_pair,
+    score_options,
+)
 from xlt.models.loading import ModelRef, load_model, load_tokenizer
 from xlt.prompts import answer_continuation, load_templates
+
+# Labels that the demo tokenizer splits into several tokens, of different lengths.
+MULTI_TOKEN = [" river bank", " 10", " school", " bakery shop"]
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +31,22 @@ def prompts():
     rows = read_belebele(DEMO_DATA / "heb_Hebr.jsonl")[:6]
     rows += read_belebele(DEMO_DATA / "amh_Ethi.jsonl")[:4]
     return template, [template.render(r) for r in rows]
+
+
+@pytest.fixture(params=["4-D mask (sdpa)", "4-D mask (eager)", "cache copies"])
+def sharing(request, lm, monkeypatch):
+    """Each way options share their context: in the prefill under a 4-D mask (boolean for
+    sdpa, additive for eager attention), or on copies of the context's KV cache (models with
+    other attention)."""
+    model, _ = lm
+    if request.param == "cache copies":
+        monkeypatch.setattr(scoring, "full_attention_only", lambda model: False)
+    elif request.param == "4-D mask (eager)":
+        model.set_attn_implementation("eager")
+        yield request.param
+        model.set_attn_implementation("sdpa")
+        return
+    yield request.param
 
 
 def brute_force(model, tokenizer, prompt, continuation):
@@ -45,18 +70,48 @@ def test_scores_equal_a_brute_force_forward_pass_per_option(lm, prompts):
             )
 
 
-def test_multi_token_labels_are_summed_and_warned_once(lm, prompts, caplog):
+def test_multi_token_options_share_the_context_and_equal_scoring_each_alone(lm, prompts, sharing):
     model, tokenizer = lm
     _, texts = prompts
-    conts = [" river bank", " the market", " school", " bakery shop"]
-    assert any(len(encode_pair(tokenizer, texts[0], c)[1]) > 1 for c in conts)
+    lengths = {len(encode_pair(tokenizer, texts[0], c)[1]) for c in MULTI_TOKEN}
+    assert len(lengths) > 1 and max(lengths) > 1, "options should have different lengths"
+    # Batches of 3 mix prompts of different lengths: left padding in every batch.
+    scores = score_options(model, tokenizer, texts, MULTI_TOKEN, batch_size=3)
+    for i, text in enumerate(texts):
+        for j, cont in enumerate(MULTI_TOKEN):
+            assert scores[i, j] == pytest.approx(
+                brute_force(model, tokenizer, text, cont), abs=1e-4
+            ), (sharing, i, cont)
+
+
+def test_multi_token_scores_equal_lm_evaluation_harness(lm, prompts):
+    pytest.importorskip("lm_eval")
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    model, tokenizer = lm
+    _, texts = prompts
+    harness = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=3)
+    requests = [
+        Instance(request_type="loglikelihood", doc={}, arguments=(text, cont), idx=j)
+        for text in texts
+        for j, cont in enumerate(MULTI_TOKEN)
+    ]
+    theirs = torch.tensor([ll for ll, _ in harness.loglikelihood(requests, disable_tqdm=True)])
+    ours = score_options(model, tokenizer, texts, MULTI_TOKEN, batch_size=3)
+    torch.testing.assert_close(ours, theirs.view(len(texts), -1).double(), atol=1e-4, rtol=0)
+
+
+def test_one_request_per_item_whatever_the_labels(lm, prompts, caplog):
+    _, tokenizer = lm
+    _, texts = prompts
     with caplog.at_level(logging.WARNING, logger="xlt.evaluate.scoring"):
-        scores = score_options(model, tokenizer, texts[:3], conts, batch_size=2)
+        requests = build_requests(tokenizer, texts[:3], MULTI_TOKEN)
     assert sum("not all single tokens" in r.message for r in caplog.records) == 1
-    for j, cont in enumerate(conts):
-        assert scores[1, j] == pytest.approx(
-            brute_force(model, tokenizer, texts[1], cont), abs=1e-4
-        )
+    assert [r.item for r in requests] == [0, 1, 2]
+    for request, text in zip(requests, texts[:3], strict=True):
+        for cont, targets in zip(MULTI_TOKEN, request.targets, strict=True):
+            assert (list(request.context), list(targets)) == encode_pair(tokenizer, text, cont)
 
 
 def test_batch_size_does_not_change_scores(lm, prompts):
@@ -79,3 +134,13 @@ def test_prompt_longer_than_the_context_is_a_clear_error(lm, prompts):
     _, texts = prompts
     with pytest.raises(ContextTooLongError, match="item q7"):
         score_options(model, tokenizer, texts[:1], [" 1", " 2"], max_length=5, item_ids=["q7"])
+
+
+def test_the_longest_option_counts_against_the_context_window(lm, prompts):
+    _, tokenizer = lm
+    _, texts = prompts
+    request = build_requests(tokenizer, texts[:1], MULTI_TOKEN)[0]
+    longest = len(request.context) + max(len(t) for t in request.targets) - 1
+    assert build_requests(tokenizer, texts[:1], MULTI_TOKEN, max_length=longest)
+    with pytest.raises(ContextTooLongError, match=f"{longest} tokens"):
+        build_requests(tokenizer, texts[:1], MULTI_TOKEN, max_length=longest - 1)

@@ -5,8 +5,9 @@ Evaluation asks a backend for two things, on already-tokenised inputs:
 - `score(requests)`: summed log-likelihood of each option's label tokens (`ScoreRequest`s);
 - `generate(contexts, max_new_tokens, stop)`: greedy continuations; with `stop` (an
   `AnswerStop`) a backend may stop early, and evaluation cuts every text with the same rule.
-A backend whose generation also returns the first step's label log-probabilities
-(`scores_while_generating`) lets a direct cell cost one prefill per item.
+A backend whose generation also returns the labels' log-likelihoods from its own prefill
+(`scores_while_generating`, given `label_targets`) lets a direct cell cost one prefill per item,
+whether the labels are one token or several.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ class Backend(Protocol):
         contexts: Sequence[Sequence[int]],
         max_new_tokens: int,
         stop: AnswerStop | None = None,
-        label_token_ids: Sequence[int] | None = None,
+        label_targets: Sequence[Sequence[Sequence[int]]] | None = None,
     ) -> list[Generation]:
-        """Greedy continuations of token-id contexts, in input order."""
+        """Greedy continuations of token-id contexts, in input order; with `label_targets`
+        (per context, each option's target ids) also each option's summed log-likelihood."""
         ...
 
 
@@ -77,7 +79,7 @@ class TransformersBackend:
         contexts: Sequence[Sequence[int]],
         max_new_tokens: int,
         stop: AnswerStop | None = None,
-        label_token_ids: Sequence[int] | None = None,
+        label_targets: Sequence[Sequence[Sequence[int]]] | None = None,
     ) -> list[Generation]:
         return generate(
             self.model,
@@ -85,7 +87,7 @@ class TransformersBackend:
             contexts,
             max_new_tokens,
             self.batch_size,
-            label_token_ids=label_token_ids,
+            label_targets=label_targets,
             stop=stop,
         )
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from xlt.data.belebele import read_items
 from xlt.evaluate.backends import Backend, load_backend
-from xlt.evaluate.extract import extract_answer
+from xlt.evaluate.extract import extraction_fields
 from xlt.evaluate.generate import AnswerStop
 from xlt.evaluate.scoring import bos_prefix, build_requests, encode
 from xlt.io import read_jsonl, sha256_path, write_json, write_jsonl
@@ -88,10 +88,6 @@ def _options(row: dict[str, Any]) -> list[str]:
     return [row[f"mc_answer{i}"] for i in range(1, 5)]
 
 
-def _extract(text: str, template: PromptTemplate, row: dict[str, Any], mode: str) -> int | None:
-    return extract_answer(text, template.labels, _options(row), mode=mode).option
-
-
 def _label_requests(
     tokenizer: Any,
     prompts: Sequence[str],
@@ -111,21 +107,19 @@ def predict_direct(
     rows: Sequence[dict[str, Any]], backend: Backend, tokenizer: Any, settings: EvalSettings
 ) -> list[dict[str, Any]]:
     """Generate a short answer per row and score the labels (from the same prefill when the
-    backend can and every label is one token)."""
+    backend can)."""
     template = settings.template
     stop = AnswerStop(template.labels)
     prompts = [build_prompt(r, template, tokenizer, settings.chat) for r in rows]
     window = settings.max_length or backend.context_window
     requests = _label_requests(tokenizer, prompts, rows, settings, window)
-    single_token = len(requests) == len(rows)
     generations = None
-    if single_token and settings.generate and backend.scores_while_generating:
-        label_ids = [targets[0] for _, targets in requests[0].reads]
+    if settings.generate and backend.scores_while_generating:
         generations = backend.generate(
-            [r.input_ids for r in requests],
+            [r.context for r in requests],
             settings.max_new_tokens,
             stop=stop,
-            label_token_ids=label_ids,
+            label_targets=[r.targets for r in requests],
         )
         logprobs = [g.label_logprobs for g in generations]
     else:
@@ -188,7 +182,8 @@ def _record(
     generation: str | None,
     settings: EvalSettings,
 ) -> dict[str, Any]:
-    """One line of the predictions file (DESIGN.md, "The predictions format")."""
+    """One line of the predictions file (README, "The predictions format")."""
+    trail = extraction_fields(generation, template.labels, _options(row), settings.extraction)
     return {
         "id": row["id"],
         "lang": row["lang"],
@@ -197,12 +192,10 @@ def _record(
         "option_logprobs": scores,
         "pred_loglik": max(range(len(scores)), key=scores.__getitem__) + 1,
         "generation": generation,
-        "pred_gen": (
-            None if generation is None else _extract(generation, template, row, settings.extraction)
-        ),
+        "pred_gen": trail.pop("pred_gen"),
         "gold": int(row["correct_answer_num"]),
         "template": template.id,
-        "extraction": settings.extraction if generation is not None else None,
+        **trail,
     }
 
 

@@ -1,9 +1,14 @@
 """Batched greedy generation that also yields the label log-likelihoods of its own prefill.
 
-Direct evaluation needs one prefill per item: the first generation step's logits are the
-next-token distribution after the prompt, which is exactly what label scoring reads when every
-label is one token. Prompts are sorted by length and left-padded; generation reuses the KV
-cache (transformers' `generate`) and each row stops as soon as its answer is complete.
+Direct evaluation needs one prefill per item: the prefill's last logits are the next-token
+distribution after the prompt, which gives the first generated token and every label's first
+token; labels of several tokens are finished by one short pass on top of the prefill's KV
+cache (`scoring.prefill`). Direct answers are a few tokens long, so generation is a plain greedy
+loop over that cache (no `transformers.generate` machinery per step; a preallocated cache, so a
+step writes one position instead of copying the cache); a row is done as soon as its answer is
+complete (`AnswerStop`, judged on the decoded new tokens of that row alone) or it emits EOS, and
+the batch shrinks once half its rows are done. Prompts are sorted by length, so that batches
+carry little padding.
 """
 
 from __future__ import annotations
@@ -13,14 +18,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
-from xlt.evaluate.scoring import left_pad
+from xlt.evaluate.scoring import Prefill, prefill
+
+# What a byte-level tokenizer decodes a token sequence that ends inside a character to.
+INCOMPLETE_CHARACTER = "\ufffd"
 
 
 @dataclass(frozen=True)
 class Generation:
-    """What generation returns for one prompt."""
+    """What generation returns for one prompt.
+
+    `label_logprobs` holds the summed log-likelihood of each label's tokens after the prompt,
+    when they were asked for.
+    """
 
     text: str
     n_tokens: int
@@ -65,25 +76,16 @@ class AnswerStop:
         return text if end is None else text[:end]
 
 
-class AnswerComplete(StoppingCriteria):
-    """Stop a row once its decoded new text is complete (EOS is handled by generate)."""
-
-    def __init__(self, tokenizer, prompt_width: int, stop: AnswerStop):
-        self.tokenizer = tokenizer
-        self.prompt_width = prompt_width
-        self.stop = stop
-
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        new = input_ids[:, self.prompt_width :]
-        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        done = [self.stop.complete(text) for text in texts]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
 def first_line_complete(text: str) -> bool:
     """Whether a first line with some content has ended (the first half of `AnswerStop`)."""
     stripped = text.lstrip()
     return bool(stripped) and "\n" in stripped
+
+
+def answer_done(stop: AnswerStop, text: str) -> bool:
+    """Whether generation may stop: the answer is complete and does not end inside a character
+    (a half-decoded character reads as a non-word character, which would end " 2" too soon)."""
+    return not text.endswith(INCOMPLETE_CHARACTER) and stop.complete(text)
 
 
 @torch.inference_mode()
@@ -93,57 +95,75 @@ def generate(
     contexts: Sequence[Sequence[int]],
     max_new_tokens: int,
     batch_size: int = 8,
-    label_token_ids: Sequence[int] | None = None,
+    label_targets: Sequence[Sequence[Sequence[int]]] | None = None,
     stop: AnswerStop | None = None,
 ) -> list[Generation]:
     """Greedy continuations of already-tokenised contexts, in input order.
 
-    With `label_token_ids`, each result also carries the log-probability of each label token
-    at the first step — the same numbers a separate scoring pass would compute.
+    With `label_targets` (per context, each option's target token ids), each result also
+    carries the summed log-likelihood of each option after its context, computed from the
+    generation's own prefill — the numbers a separate scoring pass would compute.
     """
-    device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))
     results: list[Generation | None] = [None] * len(contexts)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        ids, mask = left_pad([contexts[i] for i in rows], pad_id)
-        criteria = StoppingCriteriaList()
-        if stop is not None:
-            criteria.append(AnswerComplete(tokenizer, ids.shape[1], stop))
-        out = model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            temperature=None,
-            top_p=None,
-            top_k=None,
-            pad_token_id=pad_id,
-            eos_token_id=tokenizer.eos_token_id,
-            stopping_criteria=criteria,
-            output_logits=label_token_ids is not None,
-            return_dict_in_generate=True,
-        )
-        new_tokens = out.sequences[:, ids.shape[1] :].cpu()
-        first = None
-        if label_token_ids is not None:
-            first = torch.log_softmax(out.logits[0].float(), dim=-1)[:, list(label_token_ids)]
+        targets = None if label_targets is None else [label_targets[i] for i in rows]
+        done = prefill(model, [contexts[i] for i in rows], pad_id, targets, room=max_new_tokens)
+        scores = None if done.scores is None else done.scores.tolist()
+        new_tokens = greedy(model, tokenizer, done, max_new_tokens, stop)
         for row, index in enumerate(rows):
-            tokens = trim_after_eos(new_tokens[row].tolist(), tokenizer.eos_token_id, pad_id)
             results[index] = Generation(
-                text=tokenizer.decode(tokens, skip_special_tokens=True),
-                n_tokens=len(tokens),
-                label_logprobs=first[row].double().tolist() if first is not None else None,
+                text=tokenizer.decode(new_tokens[row], skip_special_tokens=True),
+                n_tokens=len(new_tokens[row]),
+                label_logprobs=scores[row] if scores is not None else None,
             )
     return [r for r in results if r is not None]
 
 
-def trim_after_eos(tokens: list[int], eos_id: int | None, pad_id: int) -> list[int]:
-    """Drop EOS and everything after it (rows that finished early are padded)."""
-    for position, token in enumerate(tokens):
-        if token == eos_id:
-            return tokens[:position]
-    while tokens and tokens[-1] == pad_id and pad_id != eos_id:
-        tokens = tokens[:-1]
+def greedy(
+    model, tokenizer, done: Prefill, max_new_tokens: int, stop: AnswerStop | None
+) -> list[list[int]]:
+    """New tokens of each row after a prefill: greedy, until EOS (not kept), a complete answer
+    (with `stop`) or `max_new_tokens`. Once half the rows in the batch are done, the batch and
+    its cache shrink to the rows still going (not at every finished row: each shrink copies the
+    cache)."""
+    eos_id = tokenizer.eos_token_id
+    tokens: list[list[int]] = [[] for _ in range(len(done.logits))]
+    batch = list(range(len(tokens)))  # the rows in the batch; some may be done
+    going = set(batch)
+    mask, positions, cache = done.mask, done.positions, done.cache
+    next_ids = done.logits.argmax(-1).tolist()
+    for step in range(max_new_tokens):
+        for row, token in zip(batch, next_ids, strict=True):
+            if row not in going:
+                continue
+            if token == eos_id:
+                going.discard(row)
+                continue
+            tokens[row].append(token)
+            if stop is not None:
+                text = tokenizer.decode(tokens[row], skip_special_tokens=True)
+                if answer_done(stop, text):
+                    going.discard(row)
+        if not going or step == max_new_tokens - 1:
+            break
+        inputs = torch.tensor([[token] for token in next_ids], device=mask.device)
+        if len(going) <= len(batch) // 2:
+            keep = [slot for slot, row in enumerate(batch) if row in going]
+            index = torch.tensor(keep, device=mask.device)
+            cache.reorder_cache(index)
+            mask, positions, inputs = mask[index], positions[index], inputs[index]
+            batch = [batch[slot] for slot in keep]
+        mask = torch.cat([mask, mask.new_ones((len(batch), 1))], dim=-1)
+        out = model(
+            input_ids=inputs,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+        )
+        positions = positions + 1
+        next_ids = out.logits[:, -1].argmax(-1).tolist()
     return tokens

@@ -90,10 +90,10 @@ class VllmBackend:
         contexts: Sequence[Sequence[int]],
         max_new_tokens: int,
         stop: AnswerStop | None = None,
-        label_token_ids: Sequence[int] | None = None,
+        label_targets: Sequence[Sequence[Sequence[int]]] | None = None,
     ) -> list[Generation]:
         """Greedy continuations; `stop` is applied by the caller's cut (see module docstring)."""
-        if label_token_ids is not None:
+        if label_targets is not None:
             raise ValueError("the vLLM backend scores labels with score(), not during generation.")
         params = self.vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
         outputs = self.engine.generate(
@@ -111,12 +111,9 @@ class VllmBackend:
         """Summed label log-likelihoods from prompt_logprobs of context + label tokens."""
         prompts, keys = [], []
         for request in requests:
-            for option, targets in request.reads:
-                # A request's input ends with targets[:-1]; the full sequence adds the last one.
-                context = list(request.input_ids)[: len(request.input_ids) - len(targets) + 1]
-                prompts.append(
-                    self.vllm.inputs.TokensPrompt(prompt_token_ids=context + list(targets))
-                )
+            for option, targets in enumerate(request.targets):
+                ids = [*request.context, *targets]
+                prompts.append(self.vllm.inputs.TokensPrompt(prompt_token_ids=ids))
                 keys.append((request.item, option, len(targets)))
         params = self.vllm.SamplingParams(max_tokens=1, prompt_logprobs=0, temperature=0.0)
         outputs = self.engine.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
