@@ -109,8 +109,7 @@ def main() -> None:
                     medians[name] = statistics.median(values)
                     spread = max(values) - min(values)
                     print(
-                        f"{label:36s} {name:22s} {jobs[name]:6d} "
-                        f"{medians[name]:9.2f} {spread:9.2f}"
+                        f"{label:36s} {name:22s} {jobs[name]:6d} {medians[name]:9.2f} {spread:9.2f}"
                     )
                 new, old = medians.values()
                 print(f"{label:36s} {'ratio new/old':22s} {'':6s} {new / old:9.2f}")

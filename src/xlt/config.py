@@ -46,9 +46,7 @@ def _schema_message(error: Any) -> str:
         allowed = sorted(schema.get("properties", {}))
         unknown = sorted(set(value) - set(allowed))
         hints = ", ".join(f"'{k}'{_nearest(k, allowed)}" for k in unknown)
-        return (
-            f"config: unknown key {hints} in {where}; valid keys there: {', '.join(allowed)}."
-        )
+        return f"config: unknown key {hints} in {where}; valid keys there: {', '.join(allowed)}."
     if error.validator == "pattern" and error.validator_value == LANG_CODE_PATTERN:
         return str(UnknownLanguageError([value], where))
     if error.validator == "pattern":

@@ -82,9 +82,7 @@ class _ConsoleFilter(logging.Filter):
         return record.levelno >= logging.WARNING or getattr(record, "console", False)
 
 
-def start_job(
-    log_file: str | Path | None, threads: int | None = None, rule: str = "xlt"
-) -> Job:
+def start_job(log_file: str | Path | None, threads: int | None = None, rule: str = "xlt") -> Job:
     """Send `xlt` logging to the job's log file (progress and warnings to stderr too), keep
     library progress bars off the console, and pin the thread count.
 
