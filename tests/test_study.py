@@ -60,7 +60,7 @@ def test_a_cell_builds_its_path_and_parses_it_back():
 
 def test_the_demo_grid(demo):
     assert demo.weights == ("base", "ft-arabic-s0")
-    assert len(demo.cells) == 2 * 2 * 2 * 7
+    assert len(demo.cells) == 2 * 2 * 2 * 5
     assert demo.cells[0] == Cell("demo-dense", "base", "direct", "arb_Arab")
     assert demo.adapters() == [
         f"results/adapters/{m}/ft-arabic-s0" for m in ("demo-dense", "demo-moe")

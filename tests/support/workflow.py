@@ -22,26 +22,6 @@ WORKFLOW_FILES = (
 )
 
 
-# The workflow tests run the demo once, on the smallest grid that still has what they check:
-# both demo models (dense and MoE), base and one adapter, both prompting conditions, the source
-# language, two Semitic targets and two controls.
-TEST_GRID = {
-    "languages": ["arb_Arab", "heb_Hebr", "amh_Ethi", "eng_Latn", "fra_Latn"],
-    "seeds": [0],
-}
-
-
-def reduce_to_test_grid(workdir: Path) -> dict:
-    """Rewrite the copy's config/config.yaml to the test grid; return the config."""
-    import yaml
-
-    path = workdir / "config" / "config.yaml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config.update(TEST_GRID)
-    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return config
-
-
 def copy_workflow(dest: Path) -> Path:
     """A fresh copy of the workflow (no results) in `dest`."""
     for name in WORKFLOW_FILES:

@@ -166,7 +166,7 @@ def test_a_config_typo_stops_before_any_job(tmp_path):
 def test_an_unknown_language_stops_before_any_job(tmp_path):
     workdir = copy_workflow(tmp_path)
     config = workdir / "config" / "config.yaml"
-    config.write_text(config.read_text().replace("  - tur_Latn", "  - tur_Latn\n  - per_Arab"))
+    config.write_text(config.read_text().replace("  - fra_Latn", "  - fra_Latn\n  - per_Arab"))
     result = snakemake(workdir, "-n", check=False)
     assert result.returncode != 0
     assert (
