@@ -92,8 +92,10 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> None:
     errors = list(validator.iter_errors(config))
     if not errors:
         return
-    # Deepest first: the most specific error is the one a user can act on.
-    error = jsonschema.exceptions.best_match(errors)
+    # An unknown key first (a misspelled key is usually why a required one is "missing"), then
+    # the most specific error: the one a user can act on.
+    unknown = [e for e in errors if e.validator == "additionalProperties"]
+    error = jsonschema.exceptions.best_match(unknown or errors)
     while error.context and error.validator != "oneOf":
         error = jsonschema.exceptions.best_match(error.context)
     raise ConfigError(_schema_message(error))
