@@ -32,10 +32,13 @@ rule all:
     default_target: True
 
 
-# Before any job runs (and Snakemake removes its outputs): a planned rebuild of a finished
+# Before any job runs (and Snakemake removes its outputs): the data files that the run will
+# check are read first, so a bad line is reported as such; then a planned rebuild of a finished
 # adapter stops the run, as root too (README, "When something goes wrong").
 onstart:
     with config_errors_exit():
+        planned = list(workflow.dag.needrun_jobs())
+        check_data_files(job.input.raw for job in planned if job.rule.name == "check_data")
         refuse_rebuilds(
             PlannedTraining(
                 adapter=job.output.adapter,
@@ -43,7 +46,7 @@ onstart:
                 inputs={"model": job.input.model, "train": list(job.input.train)},
                 reason=str(workflow.dag.reason(job)),
             )
-            for job in workflow.dag.needrun_jobs()
+            for job in planned
             if job.rule.name == "finetune"
         )
 

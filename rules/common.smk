@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.common import overwrite_function_params
 
 from xlt.config import check_config, validate_config
+from xlt.data.belebele import check_data_files
 from xlt.jobs import config_errors_exit
 from xlt.summary import run_summary
 from xlt.train.guard import PlannedTraining, refuse_rebuilds
@@ -35,7 +36,7 @@ BASE_DIR = Path(workflow.basedir)
 with config_errors_exit():
     validate_config(config, BASE_DIR / "config" / "schema.yaml")
     templates = config.get("templates_file", "config/templates.yaml")
-    CONFIG_DIR = Path.cwd() if (Path.cwd() / templates).exists() else BASE_DIR
+    CONFIG_DIR = Path(".") if Path(templates).exists() else BASE_DIR
     check_config(config, base_dir=CONFIG_DIR)
     STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
     STUDY.analysis_cells  # a bad predictions tree or undeclared source stops the run here

@@ -81,20 +81,25 @@ def test_explain_follows_a_transfer_row(demo_run, monkeypatch, capsys):
 
 
 def test_the_analysis_runs_on_a_tree_made_elsewhere(demo_run, tmp_path):
+    """A config with only `analysis.predictions_dir` and `sources` analyses a tree made
+    elsewhere, into results/external/, and gets the workflow's own numbers back."""
     workdir = with_captions(copy_workflow(tmp_path))
     shutil.copytree(demo_run / "results" / "predictions", workdir / "external" / "predictions")
-    config = workdir / "config" / "config.yaml"
-    data = yaml.safe_load(config.read_text())
-    data["analysis"]["predictions_dir"] = "external/predictions"
-    config.write_text(yaml.safe_dump(data, sort_keys=False))
-    plan = snakemake(workdir, "-n", "--cores", "2")
+    study = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    minimal = {
+        "analysis": {**study["analysis"], "predictions_dir": "external/predictions"},
+        "sources": study["sources"],
+    }
+    (workdir / "config" / "outside.yaml").write_text(yaml.safe_dump(minimal, sort_keys=False))
+    plan = snakemake(workdir, "-n", "--cores", "2", "--configfile", "config/outside.yaml")
     jobs = planned_rules(plan.stdout + plan.stderr)
     assert {"tables", "transfer", "figures", "findings"} <= jobs
-    assert not jobs & {"evaluate", "finetune", "score", "split", "build_demo_model"}
-    snakemake(workdir, "--cores", "2")
+    assert not jobs & {"evaluate", "finetune", "split", "build_demo_model", "check_data"}
+    snakemake(workdir, "--cores", "2", "--configfile", "config/outside.yaml")
     ours = pd.read_csv(demo_run / "results" / "tables" / "transfer.csv")
-    theirs = pd.read_csv(workdir / "results" / "tables" / "transfer.csv")
+    theirs = pd.read_csv(workdir / "results" / "external" / "tables" / "transfer.csv")
     columns = ["contrast", "scale", "level", "unit", "method", "term", "estimate", "p_value"]
     pd.testing.assert_frame_equal(ours[columns], theirs[columns])
     assert theirs["predictions_files"].dropna().str.startswith("external/predictions").all()
-    assert (workdir / "results" / "findings.md").exists()
+    assert (workdir / "results" / "external" / "findings.md").exists()
+    assert not (workdir / "results" / "tables").exists()

@@ -70,7 +70,9 @@ def edit_bytes(relative: str, line: int, transform: Callable[[bytes], bytes]):
 
 
 def truncate(raw: bytes) -> bytes:
-    return raw[: len(raw) // 2] + b"\n"
+    """The first half of a line (whole characters: the line stays UTF-8)."""
+    text = raw.decode("utf-8")
+    return text[: len(text) // 2].encode("utf-8") + b"\n"
 
 
 def latin1(raw: bytes) -> bytes:
@@ -124,8 +126,8 @@ CASES = {
     "language code in the wrong script": (
         edit_config(lambda c: c["languages"].__setitem__(1, "heb_Arab")),
         "xlt: error: unknown Belebele language code in languages: 'heb_Arab' (did you mean "
-        "heb_Hebr?). Codes are Belebele (FLORES-200) codes, language_Script, like heb_Hebr or "
-        "arb_Arab; `xlt languages` lists them.",
+        "heb_Hebr, pes_Arab, pbt_Arab, ckb_Arab, arb_Arab?). Codes are Belebele (FLORES-200) "
+        "codes, language_Script, like heb_Hebr or arb_Arab; `xlt languages` lists them.",
     ),
     "placeholder typo in a template": (
         edit_text(

@@ -57,14 +57,14 @@ def converted(tmp_path_factory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("gguf"))
     real_config(workdir, {"gguf": SMOL})
     snakemake(
-        workdir, "--cores", "2", "--configfile", "config/real.yaml", "results/models/smollm2.json"
+        workdir, "results/models/smollm2.json", "--cores", "2", "--configfile", "config/real.yaml"
     )
     return workdir
 
 
 def test_a_gguf_model_converts_once_and_records_where_it_came_from(converted):
     again = snakemake(
-        converted, "-n", "--configfile", "config/real.yaml", "results/models/smollm2.json"
+        converted, "results/models/smollm2.json", "-n", "--configfile", "config/real.yaml"
     )
     assert "Nothing to be done" in again.stdout + again.stderr
     marker = json.loads((converted / "results/models/smollm2.json").read_text())

@@ -38,11 +38,23 @@ class JobResources(dict):
     __getattr__ = dict.__getitem__
 
 
+def job_blocks(output: str) -> list[tuple[str, str]]:
+    """(rule, block text) of every job a dry run printed; a block starts at its `rule x:` line."""
+    blocks: list[tuple[str, list[str]]] = []
+    for line in output.splitlines():
+        header = re.match(r"^\s*(?:local)?rule (\w+):$", line)
+        if header:
+            blocks.append((header.group(1), []))
+        elif blocks:
+            blocks[-1][1].append(line)
+    return [(rule, "\n".join(lines)) for rule, lines in blocks]
+
+
 def dry_run_jobs(output: str, rule: str) -> dict[str, JobResources]:
     """model -> resources of the first `rule` job of that model in a dry run's output."""
     jobs: dict[str, JobResources] = {}
-    for block in output.split("\n\n"):
-        if not re.search(rf"^\s*(local)?rule {rule}:$", block, flags=re.M):
+    for name, block in job_blocks(output):
+        if name != rule:
             continue
         model = re.search(r"^\s+wildcards: .*?model=([^,\n]+)", block, flags=re.M).group(1)
         line = re.search(r"^\s+resources: (.*)$", block, flags=re.M).group(1)

@@ -93,6 +93,14 @@ def read_belebele(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def check_data_files(paths: Iterable[str | Path]) -> None:
+    """Read and check every existing file (a DataError names the first bad line); files not
+    there yet (hub downloads to come) are left to the jobs that make them."""
+    for path in paths:
+        if Path(path).exists():
+            read_belebele(path)
+
+
 def load_belebele_hub(
     code: str, revision: str | None = None, dataset: str = BELEBELE_DATASET
 ) -> list[dict[str, Any]]:

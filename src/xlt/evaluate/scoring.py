@@ -287,7 +287,10 @@ def _plain_prefill(
     return Prefill(out.logits[:, -1].float(), mask, positions, cache)
 
 
-def _first_token_scores(logits: torch.Tensor, targets: Sequence[Sequence[Sequence[int]]]):
+def _first_token_scores(
+    logits: torch.Tensor, targets: Sequence[Sequence[Sequence[int]]]
+) -> torch.Tensor:
+    """Log-probability of each option's first token after its context (rows × options)."""
     first = torch.log_softmax(logits, dim=-1).cpu()
     ids = torch.tensor([[t[0] for t in row] for row in targets], dtype=torch.long)
     return first.gather(1, ids).double()
@@ -331,7 +334,7 @@ def _later_tokens_in_one_row(
     return scores
 
 
-def _option_mask(context: torch.Tensor, option: torch.Tensor, kv_width: int, model):
+def _option_mask(context: torch.Tensor, option: torch.Tensor, kv_width: int, model) -> torch.Tensor:
     """4-D mask (rows, 1, option tokens, cached positions) for the options' pass: a token sees
     its row's context (not its padding) and the earlier tokens of its own option. Padding sees
     itself (no empty rows: no NaN)."""

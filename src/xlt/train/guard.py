@@ -90,7 +90,10 @@ def explain_rebuild(planned: PlannedTraining) -> str | None:
     elif changes:
         what = "; ".join(changes[:4]) + ("; ..." if len(changes) > 4 else "")
     else:
-        what = f"nothing it was trained from changed (Snakemake: {planned.reason or 'rerun'})"
+        what = (
+            "what it was trained from would be made again first; Snakemake says: "
+            f"{planned.reason or 'rerun'}"
+        )
     return (
         f"{adapter} is a finished adapter and this run would retrain it, replacing it ({what}). "
         f"Finished adapters are never replaced: to keep it, restore the settings, or run "
