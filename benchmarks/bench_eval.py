@@ -4,14 +4,16 @@ On one model and one set of items, every round runs each of these once, in turn 
 rotates from round to round, so a machine that gets busier slows all of them alike):
 
   prefill  a bare batched prefill of the prompts, last position's logits only: the floor;
-  direct   xlt `direct` evaluation: label log-likelihoods + generated answer (`predict_direct`);
+  direct   xlt `direct` evaluation: label log-likelihoods + generated answer (`predict_direct`:
+           prompts, tokenisation, the model's work, answer extraction, records);
+  model    the model's part of it alone: the backend's `generate` with the label targets;
   score    xlt label scoring alone (`score_options`);
   lm-eval  lm-evaluation-harness `HFLM.loglikelihood` (the code behind `lm_eval --model hf`)
            on the same prompts and continuations, wrapping the same model object.
 
 Each run's time is quoted as the median over rounds with the spread (min-max), and so is each
-ratio, computed within a round: direct / prefill, score / prefill, lm-eval / score (the
-throughput of xlt scoring relative to lm-eval's). Parity: the largest |Δ log-likelihood|
+ratio, computed within a round: direct / prefill, model / prefill, score / prefill, lm-eval /
+score (the throughput of xlt scoring relative to lm-eval's). Parity: the largest |Δ log-likelihood|
 between xlt and lm-eval, and how often their argmax agrees.
 
 Two cases (`--case`):
@@ -19,6 +21,9 @@ Two cases (`--case`):
           its tokenizer makes " 1".." 4" single tokens;
   multi   a random Llama of the same size with a byte-level BPE of 600 entries, in which
           " 1".." 4" are several tokens (a space, then the digit), as with Gemma's tokenizer.
+
+The demo tokenizers have 600-1024 entries, so lm-eval's logits over the whole vocabulary at
+every position cost little here; `--vocab 32000` pads the model's vocabulary to a real size.
 
 The demo passages are short (~40 words), so each item's passage is followed by the next
 passages of its language until the prompt reaches --prompt-tokens tokens (real Belebele
@@ -234,6 +239,13 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--prompt-tokens", type=int, default=400, help="lengthen prompts to this")
     parser.add_argument("--max-new-tokens", type=int, default=8, help="direct answer budget")
+    parser.add_argument(
+        "--vocab",
+        type=int,
+        default=None,
+        help="pad the model's vocabulary to this many entries (rows no prompt uses) to price "
+        "the output layer of a real tokenizer (Llama 3: 128k)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--no-lm-eval", action="store_true", help="skip the lm-eval comparison")
     parser.add_argument(
@@ -261,6 +273,8 @@ def run_case(args: argparse.Namespace, model_dir: Path) -> None:
         build_multi_token_model(spec, model_dir)
     ref = local_model_ref("bench", model_dir)
     model, tokenizer = load_model(ref, dtype="float32", device="cpu"), load_tokenizer(ref)
+    if args.vocab and args.vocab > len(tokenizer):
+        model.resize_token_embeddings(args.vocab, mean_resizing=False)
     counter = TokenCounter(model)
 
     template = load_templates(REPO / "config" / "templates.yaml")["belebele_num"]
@@ -269,6 +283,7 @@ def run_case(args: argparse.Namespace, model_dir: Path) -> None:
     conts = [answer_continuation(template, label, chat=False) for label in template.labels]
     requests = build_requests(tokenizer, prompts, conts)
     contexts = [r.context for r in requests]
+    targets = [r.targets for r in requests]
     label_tokens = [len(t) for t in requests[0].targets]
     pad = tokenizer.pad_token_id
     settings = EvalSettings(
@@ -281,7 +296,8 @@ def run_case(args: argparse.Namespace, model_dir: Path) -> None:
     n_params = sum(p.numel() for p in model.parameters())
     print(
         f"case {args.case}: model {n_params / 1e6:.1f}M parameters ({args.hidden} wide, "
-        f"{args.layers} layers, vocabulary {len(tokenizer)}); labels {conts} are "
+        f"{args.layers} layers, vocabulary {model.get_output_embeddings().weight.shape[0]}); "
+        f"labels {conts} are "
         f"{label_tokens} tokens"
     )
     print(
@@ -294,6 +310,9 @@ def run_case(args: argparse.Namespace, model_dir: Path) -> None:
     runs: dict[str, Callable[[], Any]] = {
         "prefill": lambda: bare_prefill(model, contexts, pad, args.batch_size),
         "direct": lambda: predict_direct(rows, backend, tokenizer, settings),
+        "model": lambda: backend.generate(
+            contexts, settings.max_new_tokens, AnswerStop(template.labels), targets
+        ),
         "score": lambda: score_options(model, tokenizer, prompts, conts, args.batch_size),
     }
     lm_requests = None
@@ -326,8 +345,8 @@ def run_case(args: argparse.Namespace, model_dir: Path) -> None:
             f"{tokens / 1e3:.0f}k tokens incl. padding"
         )
     ratio = {
-        "direct / prefill": [d / p for d, p in zip(times["direct"], times["prefill"], strict=True)],
-        "score / prefill": [s / p for s, p in zip(times["score"], times["prefill"], strict=True)],
+        f"{name} / prefill": [t / p for t, p in zip(times[name], times["prefill"], strict=True)]
+        for name in ("direct", "model", "score")
     }
     if "lm-eval" in times:
         ratio["lm-eval / score (xlt throughput vs lm-eval)"] = [
