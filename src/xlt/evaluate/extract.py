@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -349,16 +349,44 @@ def _marked(text: str, match: re.Match[str]) -> bool:
     return before.endswith(tuple("([「『“\"'«")) or bool(_MARK_AFTER.match(text, end))
 
 
-def _option_patterns(options: Sequence[str] | None) -> list[re.Pattern[str] | None]:
+_WORD_CHAR = re.compile(_W)
+
+
+class _OptionPattern:
+    """An option's text as a whole phrase: the words in order, any whitespace between, and no
+    word character right before or after.
+
+    The word boundaries are checked by one precompiled pattern: compiling them into a pattern
+    per option (a large Unicode class each time) cost milliseconds per item.
+    """
+
+    def __init__(self, words: Sequence[str]) -> None:
+        self.body = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+
+    def _bounded(self, text: str, start: int, end: int) -> bool:
+        before = start == 0 or not _WORD_CHAR.match(text, start - 1)
+        return before and (end == len(text) or not _WORD_CHAR.match(text, end))
+
+    def match(self, text: str, pos: int) -> re.Match[str] | None:
+        m = self.body.match(text, pos)
+        return m if m and self._bounded(text, m.start(), m.end()) else None
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        pos = 0
+        while (m := self.body.search(text, pos)) is not None:
+            if self._bounded(text, m.start(), m.end()):
+                yield m
+                pos = max(m.end(), m.start() + 1)
+            else:
+                pos = m.start() + 1
+
+
+def _option_patterns(options: Sequence[str] | None) -> list[_OptionPattern | None]:
     """One whole-phrase pattern per option text (None for an empty one)."""
-    patterns: list[re.Pattern[str] | None] = []
+    patterns: list[_OptionPattern | None] = []
     for option in options or ():
         words = _fold(option).split()
-        if not words:
-            patterns.append(None)
-            continue
-        body = r"\s+".join(re.escape(w) for w in words)
-        patterns.append(re.compile(rf"{_LEFT}{body}(?!{_W})", re.IGNORECASE))
+        patterns.append(_OptionPattern(words) if words else None)
     return patterns
 
 
@@ -366,7 +394,7 @@ _LEAD = re.compile(rf"\s*(?:{_OPEN}\s*)?")
 _CLOSE_AFTER = re.compile(rf"\s*{_CLOSE}(?!{_W})")
 
 
-def _text_after(text: str, pos: int, options: list[re.Pattern[str] | None]) -> _Hit | None:
+def _text_after(text: str, pos: int, options: list[_OptionPattern | None]) -> _Hit | None:
     """The option whose full text starts at `pos` (after an optional quote); the longest wins."""
     lead = _LEAD.match(text, pos)
     start = lead.end() if lead else pos
@@ -393,7 +421,7 @@ def _label_after(text: str, pos: int, labels: _Labels) -> _Hit | None:
 
 
 def _answer_cue(
-    text: str, labels: _Labels, options: list[re.Pattern[str] | None]
+    text: str, labels: _Labels, options: list[_OptionPattern | None]
 ) -> tuple[_Hit, int] | None:
     """The last cue followed by a label or an option's text; returns the hit and the cue start."""
     found: tuple[_Hit, int] | None = None
@@ -407,7 +435,7 @@ def _answer_cue(
 
 
 def _bare(
-    text: str, labels: _Labels, options: list[re.Pattern[str] | None]
+    text: str, labels: _Labels, options: list[_OptionPattern | None]
 ) -> tuple[_Hit, int] | None:
     """`text` is just a label, or a label followed by its own option's text."""
     m = labels.bare.match(text)
@@ -425,7 +453,7 @@ def _bare(
 
 
 def _label_line(
-    text: str, labels: _Labels, options: list[re.Pattern[str] | None]
+    text: str, labels: _Labels, options: list[_OptionPattern | None]
 ) -> tuple[_Hit, int] | None:
     """The last line that is a bare label."""
     found = None
@@ -460,7 +488,7 @@ def _scan(text: str, labels: _Labels) -> list[_Hit]:
 
 
 def _option_text(
-    text: str, labels: _Labels, options: list[re.Pattern[str] | None], folded: Sequence[str]
+    text: str, labels: _Labels, options: list[_OptionPattern | None], folded: Sequence[str]
 ) -> _Hit | None:
     """The option whose text the output is, or the only option whose text occurs in it.
 
@@ -501,7 +529,7 @@ class _Item:
     text: str
     labels: tuple[str, ...]
     compiled: _Labels
-    options: list[re.Pattern[str] | None]
+    options: list[_OptionPattern | None]
     folded_options: list[str]
 
 
