@@ -180,8 +180,10 @@ class BatchFit:
     df: int
 
     def p_values(self, alternative: Alternative = "two-sided") -> np.ndarray:
-        """p-values of every coefficient (data sets × terms) from the t distribution on `df`."""
-        return _t_p(self.beta / self.se, self.df, alternative)
+        """p-values of every coefficient (data sets × terms) from the t distribution on `df`
+        (NaN where a coefficient has no standard error: gains identical in every language)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _t_p(self.beta / self.se, self.df, alternative)
 
 
 # ---------------------------------------------------------------------------------------------
