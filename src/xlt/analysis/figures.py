@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,20 +137,11 @@ def delta_heatmap(seed_means: pd.DataFrame, out: str | Path) -> None:
                     )
         ax.set_xticks(range(len(langs)), langs, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(models)), models, fontsize=8)
-        top = ax.get_xaxis_transform()
-        for label, first, last in _group_spans(langs, facts):
+        spans = _group_spans(langs, facts)
+        for _, first, _ in spans:
             if first > 0:
                 ax.axvline(first - 0.5, color="black", linewidth=2)
-            ax.text(
-                (first + last) / 2,
-                1.02,
-                label,
-                transform=top,
-                ha="center",
-                va="bottom",
-                fontsize=9,
-                fontweight="bold",
-            )
+        _label_groups(ax, spans)
         ax.set_title(
             f"{title}: Δ {SCALE_NAMES[scale]} (pp)\n"
             "seeds averaged; * = item-bootstrap 95% interval excludes 0",
@@ -158,6 +150,22 @@ def delta_heatmap(seed_means: pd.DataFrame, out: str | Path) -> None:
         )
         fig.colorbar(image, ax=ax, label="Δ accuracy (pp)", shrink=0.9)
     save(fig, out)
+
+
+def _label_groups(ax: Any, spans: Sequence[tuple[str, int, int]]) -> None:
+    """Name each group of columns (label, first, last) above the heatmap."""
+    top = ax.get_xaxis_transform()
+    for label, first, last in spans:
+        ax.text(
+            (first + last) / 2,
+            1.02,
+            label,
+            transform=top,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            fontweight="bold",
+        )
 
 
 def _style_maps(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
@@ -459,22 +467,8 @@ def transfer_matrix(matrix: pd.DataFrame, out: str | Path) -> None:
         semitic = sum(facts.loc[lang, "group"] == "semitic" for lang in langs)
         if 0 < semitic < len(langs):
             ax.axvline(semitic - 0.5, color="black", linewidth=2)
-        top = ax.get_xaxis_transform()
-        for label, first, last in (
-            ("Semitic", 0, semitic - 1),
-            ("control", semitic, len(langs) - 1),
-        ):
-            if last >= first:
-                ax.text(
-                    (first + last) / 2,
-                    1.02,
-                    label,
-                    transform=top,
-                    ha="center",
-                    va="bottom",
-                    fontsize=9,
-                    fontweight="bold",
-                )
+        spans = [("Semitic", 0, semitic - 1), ("control", semitic, len(langs) - 1)]
+        _label_groups(ax, [span for span in spans if span[2] >= span[1]])
         ax.set_title(
             f"Source × target: Δ {SCALE_NAMES[scale]} (pp) vs base, models and seeds averaged\n"
             "hatched: the source's own languages; * = item-bootstrap 95% interval excludes 0",
