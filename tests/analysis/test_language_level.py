@@ -206,3 +206,10 @@ def test_randomization_matches_scipy_permutation_test():
     assert ours.p_value == pytest.approx(ref.pvalue, abs=1e-12)
     welch = stats.ttest_ind(gains[semitic], gains[~semitic], equal_var=False).statistic
     assert ours.statistic == pytest.approx(welch, rel=1e-9)
+
+
+def test_identical_gains_give_no_randomization_p_rather_than_a_tiny_one():
+    from xlt.analysis.language_level import randomization_test
+
+    result = randomization_test(np.zeros(6), [True, True, True, False, False, False])
+    assert np.isnan(result.p_value) and result.smallest_p == pytest.approx(0.1)

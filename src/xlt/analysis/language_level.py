@@ -503,7 +503,8 @@ def randomization_p(null: np.ndarray, alternative: Alternative = "two-sided") ->
         extreme = null <= observed + tol
     else:
         raise ValueError(f"alternative must be two-sided, greater or less, not {alternative!r}")
-    return extreme.mean(axis=1)
+    # An undefined observed statistic (no variation at all: every gain the same) tests nothing.
+    return np.where(np.isfinite(observed[:, 0]), extreme.mean(axis=1), np.nan)
 
 
 def smallest_p(
