@@ -132,11 +132,14 @@ def build_requests(
         targets = tuple(tuple(cont) for _, cont in pairs)
         if any(not t for t in targets):
             raise ValueError(f"a continuation in {list(continuations)!r} encodes to no tokens.")
-        if not warned and any(len(t) > 1 for t in targets):
+        lengths = sorted({len(t) for t in targets})
+        if not warned and len(lengths) > 1:
+            # Equal lengths (Gemma's " 1".." 4": a space and a digit each) compare fairly.
             log.warning(
-                "option labels %r are not all single tokens for this tokenizer; scoring sums "
-                "over each label's tokens, which favours shorter labels.",
+                "option labels %r are %s tokens long for this tokenizer; scoring sums over "
+                "each label's tokens, which favours the shorter ones.",
                 list(continuations),
+                " or ".join(map(str, lengths)),
             )
             warned = True
         request = ScoreRequest(index, tuple(pairs[0][0]), targets)
