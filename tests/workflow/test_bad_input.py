@@ -9,9 +9,12 @@ The tests run as whoever runs pytest: in CI that is root, which `protected()` do
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -241,3 +244,33 @@ def test_bad_input_gets_one_line_and_loses_nothing(case, demo_run, tmp_path):
     assert errors and as_pattern(message).match(errors[0]), "\n".join(errors) or out[-3000:]
     after = finished_outputs(workdir)
     assert {path for path, digest in before.items() if after.get(path) != digest} == set()
+
+
+def test_a_predictions_file_edited_by_hand_stops_the_analysis_and_the_audit(demo_run, tmp_path):
+    """An item dropped from one cell's predictions: the analysis names the file and the item,
+    keeps the previous tables, and `xlt audit` names the file too."""
+    workdir = tmp_path / "run"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    cell = "results/predictions/demo-dense/base/direct/heb_Hebr.jsonl"
+    lines = (workdir / cell).read_text(encoding="utf-8").splitlines(keepends=True)
+    dropped = json.loads(lines[3])["id"]
+    (workdir / cell).write_text("".join(lines[:3] + lines[4:]), encoding="utf-8")
+    tables = {p.name: sha256_path(p) for p in (workdir / "results" / "tables").glob("*.csv")}
+    result = snakemake(workdir, "--cores", "2", check=False)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert (
+        f"xlt: error: {cell}: item {dropped} of results/data/heb_Hebr/test.jsonl is missing "
+        "(1 of 16 missing); evaluate the cell again or restore the file." in out.splitlines()
+    ), out[-3000:]
+    assert tables == {
+        p.name: sha256_path(p) for p in (workdir / "results" / "tables").glob("*.csv")
+    }
+    audit = subprocess.run(
+        [sys.executable, "-m", "xlt.cli", "audit", "results"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert audit.returncode == 1
+    assert f"invalid   {cell}: item {dropped}" in audit.stdout
