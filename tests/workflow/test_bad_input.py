@@ -213,7 +213,8 @@ CASES = {
         "train anew, move it aside first (mv results/adapters/demo-dense/ft-arabic-s0 "
         "results/adapters/demo-dense/ft-arabic-s0.old; mv "
         "results/adapters/demo-dense/ft-arabic-s0.prov.json "
-        "results/adapters/demo-dense/ft-arabic-s0.old.prov.json).",
+        "results/adapters/demo-dense/ft-arabic-s0.old.prov.json). (1 other finished "
+        "adapter(s) likewise.)",
     ),
     "an unparseable predictions line": (
         edit_bytes("results/predictions/demo-dense/base/direct/heb_Hebr.jsonl", 2, truncate),

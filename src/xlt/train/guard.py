@@ -104,8 +104,14 @@ def explain_rebuild(planned: PlannedTraining) -> str | None:
 
 
 def refuse_rebuilds(planned: Iterable[PlannedTraining]) -> None:
-    """Raise AdapterRebuildError for the first planned job that would replace an adapter."""
-    for job in planned:
-        message = explain_rebuild(job)
-        if message:
-            raise AdapterRebuildError(message)
+    """Raise AdapterRebuildError naming the first (by path) planned job that would replace a
+    finished adapter, and how many others would."""
+    messages = [
+        message
+        for job in sorted(planned, key=lambda job: job.adapter)
+        if (message := explain_rebuild(job))
+    ]
+    if messages:
+        others = len(messages) - 1
+        more = f" ({others} other finished adapter(s) likewise.)" if others else ""
+        raise AdapterRebuildError(messages[0] + more)
