@@ -31,9 +31,10 @@ def headline(findings: str) -> list[str]:
         if line.startswith("### ") and not title:
             title = line[4:].strip()
         if line.startswith("- **Language level"):
-            answer = line[2:].replace("**", "").strip()
+            # "- **Language level (the headline; question: ...): <answer>.**"
+            answer = line.replace("**", "").rsplit("): ", 1)[-1].strip()
             break
-    return [f"{title}: {answer}"] if answer else []
+    return [f"{title} — language level: {answer}"] if answer else []
 
 
 def run_summary(study: Study, root: str | Path = "results") -> str:
