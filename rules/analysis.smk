@@ -103,6 +103,8 @@ rule figures:
         **{f"{name}_prov": sidecar(path) for name, path in FIGURE_FILES.items()},
     log:
         f"{STUDY.analysis_logs}/figures.log",
+    params:
+        ci_level=STUDY.analysis.ci_level,
     localrule: True
     conda:
         "../envs/xlt.yaml"

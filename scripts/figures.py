@@ -10,12 +10,13 @@ with run_job(snakemake, torch_threads=False) as job:
     seed_means = read_table(snakemake.input.seed_means)
     correlations = read_table(snakemake.input.ft_vs_cot)
     matrix = read_table(snakemake.input.matrix)
+    level = snakemake.params.ci_level
     draw = {
-        "delta_heatmap": lambda out: figures.delta_heatmap(seed_means, out),
+        "delta_heatmap": lambda out: figures.delta_heatmap(seed_means, out, level),
         "base_vs_delta": lambda out: figures.base_vs_delta(seed_means, out),
-        "accuracy": lambda out: figures.accuracy_bars(scores, out),
+        "accuracy": lambda out: figures.accuracy_bars(scores, out, level),
         "ft_vs_cot": lambda out: figures.ft_vs_cot(seed_means, correlations, out),
-        "transfer_matrix": lambda out: figures.transfer_matrix(matrix, out),
+        "transfer_matrix": lambda out: figures.transfer_matrix(matrix, out, level),
     }
     for name, make in draw.items():
         if name not in snakemake.output.keys():  # noqa: SIM118 (a Namedlist: `in` tests values)
@@ -24,4 +25,5 @@ with run_job(snakemake, torch_threads=False) as job:
         job.record(
             snakemake.output[name],
             inputs={k: snakemake.input[k] for k in ("scores", "seed_means", "ft_vs_cot", "matrix")},
+            params={"ci_level": level},
         )

@@ -16,7 +16,7 @@ with run_job(snakemake, torch_threads=False) as job:
     cells = load_cells(snakemake.input.predictions, tests=tests)
     items = items_table(cells)
     tables = {
-        "scores": scores_table(cells, study),
+        "scores": scores_table(cells, study, settings.ci_level),
         "items": items,
         "deltas": deltas_table(items, study, settings),
         "deltas_seed_mean": seed_mean_table(items, study, settings),

@@ -12,15 +12,22 @@ FINDINGS = (
     "# Findings\n\n"
     "### Fine-tuning on arabic — format-free accuracy (label log-likelihood)\n\n"
     "- **Language level (the headline; question: Do Semitic languages gain more? (languages "
-    "random)): no evidence of Semitic-specific transfer at the language level.**\n"
+    "random)): no evidence at the language level that Semitic languages have a larger gain "
+    "from fine-tuning on arabic than other languages.**\n"
 )
 
 
 def test_the_headline_is_the_first_contrast_at_the_language_level():
     assert headline(FINDINGS) == [
         "Fine-tuning on arabic — format-free accuracy (label log-likelihood) — language level: "
-        "no evidence of Semitic-specific transfer at the language level."
+        "no evidence at the language level that Semitic languages have a larger gain from "
+        "fine-tuning on arabic than other languages."
     ]
+
+
+def test_the_headline_is_not_borrowed_from_the_second_contrast():
+    untested = "### Fine-tuning on arabic — generative accuracy\n\nNot tested: no cells.\n\n"
+    assert headline(untested + FINDINGS.split("\n\n", 1)[1]) == []
 
 
 def test_a_demo_run_says_its_models_are_toys(tmp_path):

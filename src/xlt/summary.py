@@ -28,9 +28,11 @@ def headline(findings: str) -> list[str]:
     """The first contrast's title and its language-level answer, from findings.md."""
     title = answer = ""
     for line in findings.splitlines():
-        if line.startswith("### ") and not title:
+        if line.startswith("### "):
+            if title:
+                break  # the first contrast has no language-level line (not tested)
             title = line[4:].strip()
-        if line.startswith("- **Language level"):
+        if title and line.startswith("- **Language level"):
             # "- **Language level (the headline; question: ...): <answer>.**"
             answer = line.replace("**", "").rsplit("): ", 1)[-1].strip()
             break

@@ -24,17 +24,54 @@ def test_numbers_are_formatted_with_real_minus_signs():
     assert interval(-0.021, 0.036) == "[\u22122.1, 3.6]"
 
 
+FT = "gain from fine-tuning on arabic"
+
+
 @pytest.mark.parametrize(
-    ("estimate", "p", "floor", "counts", "expected"),
+    ("estimate", "p", "floor", "counts", "interaction", "expected"),
     [
-        (0.10, 0.01, 0.001, (4, 12), "evidence of Semitic-specific transfer at the language"),
-        (-0.10, 0.01, 0.001, (4, 12), "evidence that Semitic languages gain less"),
-        (0.10, 0.30, 0.001, (4, 12), "no evidence of Semitic-specific transfer at the language"),
-        (0.30, 0.10, 0.1, (3, 3), "the design cannot answer this at the language level"),
+        (
+            0.10,
+            0.01,
+            0.001,
+            (4, 12),
+            False,
+            f"evidence at the language level that Semitic "
+            f"languages have a larger {FT} than other languages",
+        ),
+        (
+            0.10,
+            0.01,
+            0.001,
+            (4, 12),
+            True,
+            "evidence at the language level that "
+            "Semitic-specific transfer (Semitic languages have a larger",
+        ),
+        (
+            -0.10,
+            0.01,
+            0.001,
+            (4, 12),
+            False,
+            "evidence at the language level that Semitic languages have a smaller",
+        ),
+        (0.10, 0.30, 0.001, (4, 12), False, "no evidence at the language level that Semitic"),
+        (0.30, 0.10, 0.1, (3, 3), False, "the design cannot answer this at the language level"),
     ],
 )
-def test_language_verdict_rule(estimate, p, floor, counts, expected):
-    assert language_verdict(estimate, p, floor, 0.05, *counts).startswith(expected)
+def test_language_verdict_rule(estimate, p, floor, counts, interaction, expected):
+    verdict = language_verdict(estimate, p, floor, 0.05, *counts, FT, interaction)
+    assert verdict.startswith(expected)
+    # Only the source × target interaction is called Semitic-specific transfer.
+    assert ("Semitic-specific" in verdict) == (interaction and p <= 0.05 and estimate > 0)
+
+
+def test_a_monte_carlo_floor_asks_for_more_draws_not_more_languages():
+    from xlt.analysis.findings import cannot_reject_reason
+
+    reason = cannot_reject_reason(8, 12, 0.1, 0.05, n_relabellings=9, exact=False)
+    assert "drew 9 relabellings" in reason and "analysis.n_permutations" in reason
 
 
 def study_findings(**kwargs) -> tuple[str, pd.DataFrame]:
@@ -53,7 +90,7 @@ def item_line(text: str) -> str:
 
 def test_a_planted_effect_with_enough_languages_is_evidence_at_the_language_level():
     text, transfer = study_findings(n_semitic=6, n_control=12, effect=0.25, sd_lang=0.1)
-    assert "evidence of Semitic-specific transfer at the language level" in headline(text)
+    assert "evidence at the language level that Semitic languages have a larger" in headline(text)
     meta = transfer.query("level == 'pooled' and method == 'language_meta' and contrast == 'ft'")
     row = meta.iloc[0]
     assert f"meta-regression estimate {pp(row.estimate)}" in text
@@ -68,7 +105,7 @@ def test_no_effect_with_heterogeneous_gains_is_no_evidence_and_the_item_level_is
     text, transfer = study_findings(n_semitic=5, effect=0.0, sd_lang=0.15, n_items=80, seed=0)
     did = transfer.query("level == 'pooled' and method == 'did' and contrast == 'ft'").iloc[0]
     assert did.ci_high < 0 or did.ci_low > 0  # the conditional interval excludes 0 here
-    assert "no evidence of Semitic-specific transfer at the language level" in headline(text)
+    assert "no evidence at the language level that Semitic languages" in headline(text)
     line = item_line(text)
     assert line.startswith("- Item level, conditional on these 5 + 12 languages")
     assert "(do these Semitic targets gain more than these controls, for these languages?)" in line

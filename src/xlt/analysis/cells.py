@@ -238,7 +238,9 @@ SCORE_COLUMNS = [
 ]
 
 
-def scores_table(cells: Sequence[CellRecords], study: StudyFacts | None = None) -> pd.DataFrame:
+def scores_table(
+    cells: Sequence[CellRecords], study: StudyFacts | None = None, level: float = 0.95
+) -> pd.DataFrame:
     """One row per cell: its metrics, the model's size and architecture, the language's family,
     genus and script, and the predictions file they were computed from.
     """
@@ -257,7 +259,7 @@ def scores_table(cells: Sequence[CellRecords], study: StudyFacts | None = None) 
                 "lang": cell.lang,
                 **language_columns(cell.lang),
                 "is_source": cell.lang in sources,
-                **cell_metrics(loaded.records),
+                **cell_metrics(loaded.records, level),
                 "predictions_file": loaded.path,
             }
         )

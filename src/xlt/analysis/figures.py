@@ -48,9 +48,17 @@ def new_figure(
     return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
 
 
+def language_facts(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per language; `is_source` when it is the source of any fine-tuning (a table's
+    `is_source` is per source: with two sources each is a target of the other)."""
+    facts = frame.drop_duplicates("lang").set_index("lang")
+    sources = frame.loc[frame["is_source"].fillna(False).astype(bool), "lang"]
+    return facts.assign(is_source=facts.index.isin(set(sources)))
+
+
 def language_order(frame: pd.DataFrame) -> list[str]:
     """Languages as the figures show them: source languages, then Semitic, then controls."""
-    facts = frame.drop_duplicates("lang").set_index("lang")
+    facts = language_facts(frame)
     rank = {
         lang: (0 if row.is_source else 1 if row.group == "semitic" else 2, lang)
         for lang, row in facts.iterrows()
@@ -58,15 +66,23 @@ def language_order(frame: pd.DataFrame) -> list[str]:
     return sorted(rank, key=rank.get)
 
 
-def _panels(seed_means: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame, str]]:
-    """(title, scale, frame, value column) of each contrast: one per source, and CoT."""
+def _panels(
+    seed_means: pd.DataFrame, targets_only: bool = False
+) -> list[tuple[str, str, pd.DataFrame, str]]:
+    """(title, scale, frame, value column) of each contrast: one per source, and CoT.
+    `targets_only`: without each source's own languages (and, for CoT, every source's)."""
     panels = []
+    sources = set(language_facts(seed_means).query("is_source").index)
     for scale in ("loglik", "gen"):
         at_scale = seed_means[seed_means["scale"] == scale]
         for source, frame in at_scale[at_scale["source"].notna()].groupby("source", sort=True):
+            if targets_only:
+                frame = frame[~frame["is_source"].astype(bool)]
             if frame["delta"].notna().any():
                 panels.append((f"fine-tuned on {source} − base", scale, frame, "delta"))
         cot = at_scale.drop_duplicates(["model", "lang"])
+        if targets_only:
+            cot = cot[~cot["lang"].isin(sources)]
         if "cot_delta" in cot and cot["cot_delta"].notna().any():
             panels.append(("CoT − direct (base weights)", scale, cot, "cot_delta"))
     return panels
@@ -89,7 +105,7 @@ def _group_spans(langs: Sequence[str], facts: pd.DataFrame) -> list[tuple[str, i
     return spans
 
 
-def delta_heatmap(seed_means: pd.DataFrame, out: str | Path) -> None:
+def delta_heatmap(seed_means: pd.DataFrame, out: str | Path, level: float = 0.95) -> None:
     """Models × languages heatmap of the seed-mean delta (pp), one panel per contrast and scale,
     columns grouped into source languages, Semitic targets and controls; * = interval excludes 0.
     """
@@ -98,7 +114,7 @@ def delta_heatmap(seed_means: pd.DataFrame, out: str | Path) -> None:
         raise ValueError("no deltas to draw: the tables have no fine-tuned or cot cells.")
     models = list(dict.fromkeys(seed_means["model"]))
     langs = language_order(seed_means)
-    facts = seed_means.drop_duplicates("lang").set_index("lang")
+    facts = language_facts(seed_means)
     width = max(6.0, 0.9 * len(langs) + 2.5)
     fig, axes = new_figure(
         len(panels), 1, figsize=(width, (0.55 * len(models) + 1.6) * len(panels))
@@ -121,20 +137,7 @@ def delta_heatmap(seed_means: pd.DataFrame, out: str | Path) -> None:
             norm=TwoSlopeNorm(0.0, -limit, limit),
             aspect="auto",
         )
-        for i in range(len(models)):
-            for j in range(len(langs)):
-                if np.isfinite(grid[i, j]):
-                    mark = "*" if significant[i, j] else ""
-                    dark = abs(grid[i, j]) > 0.6 * limit
-                    ax.text(
-                        j,
-                        i,
-                        f"{grid[i, j]:+.1f}{mark}",
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        color="white" if dark else "black",
-                    )
+        _annotate(ax, grid, significant, limit)
         ax.set_xticks(range(len(langs)), langs, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(models)), models, fontsize=8)
         spans = _group_spans(langs, facts)
@@ -144,12 +147,32 @@ def delta_heatmap(seed_means: pd.DataFrame, out: str | Path) -> None:
         _label_groups(ax, spans)
         ax.set_title(
             f"{title}: Δ {SCALE_NAMES[scale]} (pp)\n"
-            "seeds averaged; * = item-bootstrap 95% interval excludes 0",
+            f"seeds averaged; * = item-bootstrap {percent(level)} interval excludes 0",
             fontsize=9,
             pad=22,
         )
         fig.colorbar(image, ax=ax, label="Δ accuracy (pp)", shrink=0.9)
     save(fig, out)
+
+
+def _annotate(ax: Any, grid: np.ndarray, significant: np.ndarray, limit: float) -> None:
+    """Write each finite cell's value (pp) into a heatmap, * where its interval excludes 0."""
+    for i, j in zip(*np.nonzero(np.isfinite(grid)), strict=True):
+        mark = "*" if significant[i, j] else ""
+        ax.text(
+            j,
+            i,
+            f"{grid[i, j]:+.1f}{mark}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if abs(grid[i, j]) > 0.6 * limit else "black",
+        )
+
+
+def percent(level: float) -> str:
+    """An interval level as a percentage, e.g. 0.95 -> "95%"."""
+    return f"{100 * level:g}%"
 
 
 def _label_groups(ax: Any, spans: Sequence[tuple[str, int, int]]) -> None:
@@ -183,7 +206,7 @@ def base_vs_delta(seed_means: pd.DataFrame, out: str | Path) -> None:
     family and shaped by script, with a least-squares line: do weak baselines gain more?
     """
     targets = seed_means[~seed_means["is_source"].astype(bool)]
-    panels = _panels(targets)
+    panels = _panels(seed_means, targets_only=True)
     if not panels:
         raise ValueError("no deltas to draw: the tables have no fine-tuned or cot cells.")
     colour, marker = _style_maps(targets)
@@ -319,10 +342,10 @@ def conditions(scores: pd.DataFrame) -> pd.Series:
     return pd.Series(weights, index=scores.index) + "/" + scores["prompting"]
 
 
-def accuracy_bars(scores: pd.DataFrame, out: str | Path) -> None:
-    """Per-language accuracy with 95% Wilson intervals for each condition, one panel per model
-    and scale; fine-tuned bars pool the seeds (dots: single seeds).
-    """
+def accuracy_bars(scores: pd.DataFrame, out: str | Path, level: float = 0.95) -> None:
+    """Per-language accuracy with Wilson intervals for each condition, one panel per model and
+    scale. A fine-tuned bar is the mean over seeds (dots: single seeds); its interval is over
+    the items once (the seeds answer the same questions, so pooling them would narrow it)."""
     scores = scores.assign(condition=conditions(scores))
     models = list(dict.fromkeys(scores["model"]))
     scales = [s for s in ("loglik", "gen") if scores[f"accuracy_{s}"].notna().any()]
@@ -349,13 +372,13 @@ def accuracy_bars(scores: pd.DataFrame, out: str | Path) -> None:
                 cell = cell[cell[f"accuracy_{scale}"].notna()]
                 if cell.empty:
                     continue
-                correct = cell[f"correct_{scale}"].astype(float).sum()
-                n = cell["n"].astype(float).sum()
-                low, high = wilson_interval(int(correct), int(n))
+                mean = float(cell[f"accuracy_{scale}"].astype(float).mean())
+                n = int(cell["n"].astype(float).min())
+                low, high = wilson_interval(round(mean * n), n, level)
                 xs.append(x + (k - (len(conds) - 1) / 2) * width)
-                means.append(correct / n)
-                lows.append(correct / n - low)
-                highs.append(high - correct / n)
+                means.append(mean)
+                lows.append(max(0.0, mean - low))
+                highs.append(max(0.0, high - mean))
                 if len(cell) > 1:
                     ax.scatter(
                         [xs[-1]] * len(cell),
@@ -389,7 +412,8 @@ def accuracy_bars(scores: pd.DataFrame, out: str | Path) -> None:
         fontsize=8,
     )
     fig.suptitle(
-        "Accuracy per language and condition (95% Wilson intervals; dotted: chance; "
+        f"Accuracy per language and condition ({percent(level)} Wilson intervals over the "
+        "items; dotted: chance; "
         "languages: sources, Semitic, controls)",
         fontsize=9,
     )
@@ -423,10 +447,10 @@ def _matrix_grid(
     return labels, grid, significant, own
 
 
-def transfer_matrix(matrix: pd.DataFrame, out: str | Path) -> None:
+def transfer_matrix(matrix: pd.DataFrame, out: str | Path, level: float = 0.95) -> None:
     """Source × target heatmap of the fine-tuning gain (pp, models and seeds averaged), one
     panel per scale, targets grouped into Semitic and controls; a source's own languages are
-    hatched; * = item-bootstrap 95% interval excludes 0. With a Semitic and a non-Semitic
+    hatched; * = item-bootstrap interval excludes 0. With a Semitic and a non-Semitic
     source, a difference row shows the interaction: a Semitic block warmer than the controls."""
     cells = matrix[matrix["kind"] == "cell"]
     if cells.empty:
@@ -446,22 +470,9 @@ def transfer_matrix(matrix: pd.DataFrame, out: str | Path) -> None:
             norm=TwoSlopeNorm(0.0, -limit, limit),
             aspect="auto",
         )
-        for i in range(len(labels)):
-            for j in range(len(langs)):
-                if own[i, j]:
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", lw=0))
-                if np.isfinite(grid[i, j]):
-                    mark = "*" if significant[i, j] else ""
-                    dark = abs(grid[i, j]) > 0.6 * limit
-                    ax.text(
-                        j,
-                        i,
-                        f"{grid[i, j]:+.1f}{mark}",
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        color="white" if dark else "black",
-                    )
+        for i, j in zip(*np.nonzero(own), strict=True):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//", lw=0))
+        _annotate(ax, grid, significant, limit)
         ax.set_xticks(range(len(langs)), langs, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
         semitic = sum(facts.loc[lang, "group"] == "semitic" for lang in langs)
@@ -471,7 +482,8 @@ def transfer_matrix(matrix: pd.DataFrame, out: str | Path) -> None:
         _label_groups(ax, [span for span in spans if span[2] >= span[1]])
         ax.set_title(
             f"Source × target: Δ {SCALE_NAMES[scale]} (pp) vs base, models and seeds averaged\n"
-            "hatched: the source's own languages; * = item-bootstrap 95% interval excludes 0",
+            "hatched: the source's own languages; * = item-bootstrap "
+            f"{percent(level)} interval excludes 0",
             fontsize=9,
             pad=22,
         )

@@ -66,9 +66,22 @@ def _count(row: pd.Series, column: str) -> int:
     return int(row[column]) if _finite(row, column) else 0
 
 
-def cannot_reject_reason(n_semitic: int, n_control: int, smallest_p: float, alpha: float) -> str:
-    """Why the language-level test cannot reject, in words."""
-    relabellings = math.comb(n_semitic + n_control, n_semitic)
+def cannot_reject_reason(
+    n_semitic: int,
+    n_control: int,
+    smallest_p: float,
+    alpha: float,
+    n_relabellings: int | None = None,
+    exact: bool = True,
+) -> str:
+    """Why the language-level test cannot reject, in words. `n_relabellings` and `exact` come
+    from the row: a Monte Carlo test's floor is set by its draws, not by the languages."""
+    if not exact and n_relabellings:
+        return (
+            f"the randomization test drew {n_relabellings} relabellings, so its smallest "
+            f"attainable p is {smallest_p:.2g} > α = {alpha:g}: raise analysis.n_permutations"
+        )
+    relabellings = n_relabellings or math.comb(n_semitic + n_control, n_semitic)
     return (
         f"with {n_semitic} Semitic + {n_control} control languages there are only "
         f"{relabellings} ways to label the languages, so the randomization test's smallest "
@@ -77,19 +90,47 @@ def cannot_reject_reason(n_semitic: int, n_control: int, smallest_p: float, alph
     )
 
 
+def gain_phrase(row: pd.Series | dict) -> str:
+    """What a contrast's gain is, in words: "gain from fine-tuning on arabic", "CoT gain"."""
+    if row["contrast"] == "cot":
+        return "CoT gain"
+    gain = f"gain from fine-tuning on {row['source']}"
+    reference = row.get("reference")
+    if row["contrast"] == "interaction" and isinstance(reference, str):
+        other = reference.removeprefix("fine-tuned on ")
+        if reference != "base/direct":
+            gain += f" rather than on {other}"
+    return gain
+
+
 def language_verdict(
-    estimate: float, p: float, smallest_p: float, alpha: float, n_semitic: int, n_control: int
+    estimate: float,
+    p: float,
+    smallest_p: float,
+    alpha: float,
+    n_semitic: int,
+    n_control: int,
+    gain: str = "gain",
+    interaction: bool = False,
+    why_not: str | None = None,
 ) -> str:
-    """The headline rule, from the randomization test over language labels."""
+    """The headline rule, from the randomization test over language labels. Only the source ×
+    target interaction is called Semitic-specific transfer: a larger gain from one treatment
+    can also come from headroom, script or format (the interaction differences those out).
+    `why_not`: the reason the design cannot reject, when the caller knows it better."""
     if smallest_p > alpha + 1e-12:
-        return "the design cannot answer this at the language level: " + cannot_reject_reason(
-            n_semitic, n_control, smallest_p, alpha
-        )
+        reason = why_not or cannot_reject_reason(n_semitic, n_control, smallest_p, alpha)
+        return "the design cannot answer this at the language level: " + reason
+    larger = f"Semitic languages have a larger {gain} than other languages"
     if p <= alpha + 1e-12:
         if estimate > 0:
-            return "evidence of Semitic-specific transfer at the language level"
-        return "evidence that Semitic languages gain less than other languages"
-    return "no evidence of Semitic-specific transfer at the language level"
+            what = f"Semitic-specific transfer ({larger})" if interaction else larger
+            return f"evidence at the language level that {what}"
+        return (
+            f"evidence at the language level that Semitic languages have a smaller {gain} "
+            "than other languages"
+        )
+    return f"no evidence at the language level that {larger}"
 
 
 def _langs(text: Any) -> str:
@@ -123,13 +164,44 @@ def _language_rows(frame: pd.DataFrame, level: str, unit: str) -> tuple[pd.Serie
     )
 
 
+def _why_not(row: pd.Series, alpha: float) -> str:
+    """Why a randomization row cannot reject, from its own counts."""
+    return cannot_reject_reason(
+        _count(row, "n_semitic"),
+        _count(row, "n_control"),
+        row["smallest_p"],
+        alpha,
+        _count(row, "n_relabellings") or None,
+        bool(row.get("exact", True)),
+    )
+
+
+def _not_tested(random: pd.Series, meta: pd.Series) -> str:
+    """Why a unit has no language-level p: every gain equal, or the rows' own note."""
+    note = random.get("note")
+    if isinstance(note, str) and note.startswith("not tested"):
+        return note.removeprefix("not tested: ")
+    if _finite(random, "estimate"):
+        return "every language has the same gain, so there is nothing to rank"
+    return str(meta.get("note", "no language-level rows"))
+
+
 def language_lines(frame: pd.DataFrame, level: str, unit: str, alpha: float) -> list[str]:
     """The language-level verdict and its numbers for one unit (pooled, a band or a model)."""
     r, m = _language_rows(frame, level, unit)
     if not _finite(r, "p_value"):
-        return [f"not tested at the language level ({m['note']})"]
-    n_sem, n_ctl = _count(r, "n_semitic"), _count(r, "n_control")
-    verdict = language_verdict(r["estimate"], r["p_value"], r["smallest_p"], alpha, n_sem, n_ctl)
+        return [f"not tested at the language level ({_not_tested(r, m)})"]
+    verdict = language_verdict(
+        r["estimate"],
+        r["p_value"],
+        r["smallest_p"],
+        alpha,
+        _count(r, "n_semitic"),
+        _count(r, "n_control"),
+        gain=gain_phrase(r),
+        interaction=r["contrast"] == "interaction",
+        why_not=_why_not(r, alpha),
+    )
     details = (
         f"randomization over language labels {p_text(r['p_value'])} (smallest attainable p "
         f"{r['smallest_p']:.2g}); meta-regression estimate {pp(m['estimate'])} "
@@ -143,12 +215,14 @@ def language_short(frame: pd.DataFrame, level: str, unit: str, alpha: float) -> 
     """The language-level verdict of a band or model in a few words, with its p."""
     r, m = _language_rows(frame, level, unit)
     if not _finite(r, "p_value"):
-        return f"language level: not tested ({m['note']})"
+        return f"language level: not tested ({_not_tested(r, m)})"
     if r["smallest_p"] > alpha + 1e-12:
         verdict = f"cannot reject (smallest attainable p {r['smallest_p']:.2g} > α)"
+    elif r["p_value"] <= alpha + 1e-12:
+        direction = "larger" if r["estimate"] > 0 else "smaller"
+        verdict = f"evidence of a {direction} Semitic gain, randomization {p_text(r['p_value'])}"
     else:
-        found = r["p_value"] <= alpha + 1e-12
-        verdict = f"{'evidence' if found else 'no evidence'}, randomization {p_text(r['p_value'])}"
+        verdict = f"no evidence, randomization {p_text(r['p_value'])}"
     return f"language level (same question, this unit): {verdict}"
 
 
@@ -369,7 +443,7 @@ def caveat_lines(transfer: pd.DataFrame, alpha: float) -> list[str]:
             continue
         n_sem, n_ctl = _count(row, "n_semitic"), _count(row, "n_control")
         if row["smallest_p"] > alpha + 1e-12:
-            why = cannot_reject_reason(n_sem, n_ctl, row["smallest_p"], alpha)
+            why = _why_not(row, alpha)
             lines.append(f"- The language-level test cannot reject in this design: {why}.")
         else:
             lines.append(
@@ -409,6 +483,12 @@ def _sections(transfer: pd.DataFrame) -> list[pd.DataFrame]:
     return frames
 
 
+def level_percent(scores: pd.DataFrame) -> str:
+    """The interval level of the tables, e.g. "95%" (read from scores.csv's ci_level)."""
+    levels = scores["ci_level"].dropna().unique() if "ci_level" in scores else []
+    return f"{100 * float(levels[0]):g}%" if len(levels) == 1 else "at analysis.ci_level"
+
+
 def toy_notice(models: Sequence[str]) -> list[str]:
     """A warning that opens findings.md when the study's models are the demo's toy models."""
     if not models:
@@ -441,8 +521,8 @@ def findings_markdown(
         f"Generated from `{tables_dir}/` (transfer.csv, ft_vs_cot.csv, scores.csv"
         + (", typology.csv" if typology is not None else "")
         + "); every number below is in those tables. Differences are in percentage points "
-        "(pp) of accuracy; intervals are 95%. Each p-value is given with the question it "
-        "answers.",
+        f"(pp) of accuracy; intervals are {level_percent(scores)}. Each p-value is given with "
+        "the question it answers.",
         "",
     ]
     lines += setup_lines(scores, transfer)

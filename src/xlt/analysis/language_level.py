@@ -181,9 +181,11 @@ class BatchFit:
 
     def p_values(self, alternative: Alternative = "two-sided") -> np.ndarray:
         """p-values of every coefficient (data sets × terms) from the t distribution on `df`
-        (NaN where a coefficient has no standard error: gains identical in every language)."""
+        (NaN where a coefficient has no standard error: gains identical in every language, or
+        within each group, where the HKSJ scale is 0 and a t statistic would be infinite)."""
+        se = np.where(self.se > 0, self.se, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return _t_p(self.beta / self.se, self.df, alternative)
+            return _t_p(self.beta / se, self.df, alternative)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -585,7 +587,8 @@ def language_level_test(
     X = semitic_design(mask)
     fit = fit_meta_batch(stage1.gains[None], stage1.variances[None], X, method, modified_hk)
     estimate, se = float(fit.beta[0, 1]), float(fit.se[0, 1])
-    crit = sps.t.isf((1.0 - level) / 2.0, fit.df)
+    # No spread around the group means leaves no standard error: no interval, like no p.
+    crit = sps.t.isf((1.0 - level) / 2.0, fit.df) if se > 0 else math.nan
     random = randomization_test(
         stage1.gains,
         mask,

@@ -13,10 +13,11 @@ sd_model_lang), the language random gain u ~ N(0, sd_lang) (languages differ in 
 other than family), a model random gain g ~ N(0, sd_model_gain) and seed noise s ~ N(0, sd_seed).
 P(correct) = chance + (1 − chance)·σ(η) for 4-option multiple choice; correctness is Bernoulli.
 
-Four tests are compared (`TESTS`): the item-bootstrap DiD interval and the language-label
-permutation test of the DiD (the current analysis, conditional on the chosen languages), and
-the two language-level tests of `xlt.analysis.language_level` (HKSJ random-effects
-meta-regression and the studentised randomization test). Every random draw is made before the
+Four tests are compared (`TESTS`): the item-bootstrap DiD interval (conditional on the chosen
+languages, as the analysis reports it), a language-label permutation test of the difference of
+mean gains (unstudentised; for comparison only, the analysis does not report it), and the two
+language-level tests of `xlt.analysis.language_level` (HKSJ random-effects meta-regression and
+the studentised randomization test, which give findings.md its verdict). Every random draw is made before the
 effect enters, so runs with the same seed share their noise (common random numbers): power is
 then monotone in the effect up to test discreteness, which the bisection in
 `minimum_detectable_effect` relies on.
@@ -262,7 +263,7 @@ def _masks(semitic: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def reject_permutation(
     diffs: np.ndarray, semitic: np.ndarray, alpha: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """The current language-label permutation test of |DiD| (difference of mean gains)."""
+    """A language-label permutation test of |DiD| (difference of mean gains, unstudentised)."""
     _, gains, _ = _languages(diffs)
     masks = _masks(semitic, rng)
     weights = masks / masks.sum(axis=1, keepdims=True) - ~masks / (~masks).sum(axis=1)[:, None]

@@ -246,6 +246,8 @@ TRANSFER_COLUMNS = [
     "units",
     "test",
     "smallest_p",
+    "n_relabellings",
+    "exact",
     "df",
     "tau2",
     "estimand",
@@ -462,6 +464,8 @@ def _language_rows(
         "test": f"Fisher randomization over the Semitic/control labels of the languages "
         f"(Welch t of per-language gains; {kind}, {random.n_relabellings} relabellings)",
         "smallest_p": random.smallest_p,
+        "n_relabellings": random.n_relabellings,
+        "exact": random.exact,
         "mean_delta_semitic": mean_sem,
         "mean_delta_control": mean_ctl,
         "note": reach,
