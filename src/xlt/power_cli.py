@@ -215,7 +215,9 @@ def report(values: Mapping[str, Any], found: ConfigDesign | None, args: argparse
             f"{args.max_controls} lets the randomization test reject at α = {design.alpha:g}."
         )
     else:
-        floor = can_reject(design.n_semitic, few.randomization, design.alpha).smallest_p
+        floor = can_reject(
+            design.n_semitic, few.randomization, design.alpha, max_relabellings=10**18
+        ).smallest_p
         lines.append(
             f"Fewest control languages for which the language-level randomization test can "
             f"reject at α = {design.alpha:g} at all, with {design.n_semitic} Semitic: "
@@ -243,6 +245,13 @@ def verdict_line(n_semitic: int, n_control: int, alpha: float) -> str:
 
     f = can_reject(n_semitic, n_control, alpha, max_relabellings=10**18)
     where = f"with {n_semitic} Semitic + {n_control} control languages"
+    meta = (
+        f"The meta-regression's t-test ({f.t_df} df) can formally reject but rests on "
+        "normality that so few languages cannot check."
+        if f.t_can_reject
+        else "The meta-regression's t-test has no degrees of freedom left (one language a "
+        "group) and cannot reject either."
+    )
     if f.randomization_can_reject:
         return (
             f"Verdict: {where} the language-level test (randomization over language labels, "
@@ -253,9 +262,7 @@ def verdict_line(n_semitic: int, n_control: int, alpha: float) -> str:
         f"Verdict: {where} the language-level test cannot reject at α = {alpha:g}, whatever "
         f"the effect: the randomization over language labels, which findings.md's verdict "
         f"rests on, has {f.n_relabellings} relabellings and a smallest attainable p of "
-        f"{f.smallest_p:.3g}. The meta-regression's t-test ({f.t_df} df) can formally reject "
-        "but rests on normality that so few languages cannot check. Add languages, not items "
-        "or seeds."
+        f"{f.smallest_p:.3g}. {meta} Add languages, not items or seeds."
     )
 
 

@@ -86,7 +86,8 @@ def test_every_p_value_names_its_question(two_sources):
     assert did["note"].str.startswith("conditional on the chosen languages").all()
     assert did["test"].str.contains("languages fixed").all()
     ols = transfer.query("method == 'ols'")
-    assert ols["test"].str.contains("languages as fixed effects").all()
+    assert ols["test"].str.contains("languages fixed").all()
+    assert ols["test"].str.contains("ignore that cells share models and languages").all()
 
 
 def test_language_rows_give_the_smallest_attainable_p(two_sources):

@@ -17,9 +17,9 @@ Four tests are compared (`TESTS`): the item-bootstrap DiD interval (conditional 
 languages, as the analysis reports it), a language-label permutation test of the difference of
 mean gains (unstudentised; for comparison only, the analysis does not report it), and the two
 language-level tests of `xlt.analysis.language_level` (HKSJ random-effects meta-regression and
-the studentised randomization test, which give findings.md its verdict). Every random draw is made before the
-effect enters, so runs with the same seed share their noise (common random numbers): power is
-then monotone in the effect up to test discreteness, which the bisection in
+the studentised randomization test, which give findings.md its verdict). Every random draw
+is made before the effect enters, so runs with the same seed share their noise (common random
+numbers): power is then monotone in the effect up to test discreteness, which the bisection in
 `minimum_detectable_effect` relies on.
 """
 
@@ -501,7 +501,8 @@ def format_report(design: Design, results: PowerResults) -> str:
         label = t.label + (" *" if t.conditional else "")
         floor = "-" if math.isnan(t.smallest_p) else f"{t.smallest_p:.3g}"
         if t.test == "meta":
-            floor = f"→ 0 (t, df {d.n_languages - 2})"
+            df = d.n_languages - 2
+            floor = f"→ 0 (t, df {df})" if df >= 1 else "- (t, df 0)"
         rows.append(
             (
                 label,

@@ -59,7 +59,11 @@ DISTANCES = {
     "geographic": "geo",
 }
 PRIMARY = "syntactic"
-# ISO 639-3 codes of Belebele languages that URIEL lacks → the code used instead, and why.
+# How each distance is measured (lang2vec's geographic vectors are compared by RMS difference,
+# the feature vectors by cosine distance).
+DISTANCE_UNITS = {"geographic": "RMS distance"}
+# ISO 639-3 codes of Belebele languages that URIEL may lack → the code used instead, and why
+# (arb is in URIEL 1.1.2 under its own code; the fallback serves versions without it).
 URIEL_FALLBACK = {
     "arb": ("ara", "Arabic macrolanguage"),
     "lvs": ("lav", "Latvian macrolanguage"),
@@ -321,12 +325,16 @@ def _regression_rows(
                 "p_value": t.p_value,
                 "df": t.df,
                 "tau2": fit.tau2,
-                "units": "accuracy per unit cosine distance"
+                "units": f"accuracy per unit {DISTANCE_UNITS.get(name, 'cosine distance')}"
                 if term == "distance"
                 else "accuracy per unit base accuracy",
                 "note": ("secondary (exploratory)" if name != PRIMARY else "primary predictor")
-                + "; base accuracy's sampling error biases its slope downwards (regression "
-                "to the mean)",
+                + (
+                    "; base accuracy's sampling error biases this slope downwards (regression "
+                    "to the mean)"
+                    if term == "base_accuracy"
+                    else ""
+                ),
             }
         )
     return rows
