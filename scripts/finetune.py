@@ -13,7 +13,7 @@ from xlt.jobs import run_job
 from xlt.models.loading import ModelRef
 from xlt.study import ModelSettings
 from xlt.train.launch import FinetuneJob, launch_plan, run_launched
-from xlt.train.lora import PREEMPTED_EXIT_CODE, Preempted, read_summary
+from xlt.train.lora import PREEMPTED_EXIT_CODE, Preempted, read_summary, remove_checkpoints
 
 with run_job(snakemake) as job:
     settings = snakemake.params.settings
@@ -44,7 +44,7 @@ with run_job(snakemake) as job:
         summary = read_summary(training.out_dir)
     else:
         try:
-            summary = training.run()
+            summary = training.run(keep_checkpoints=True)
         except Preempted as exc:
             logging.getLogger("xlt.train").warning("%s", exc)
             sys.exit(PREEMPTED_EXIT_CODE)
@@ -59,3 +59,5 @@ with run_job(snakemake) as job:
         seed=settings["seed"],
         training={k: v for k, v in summary.items() if k != "losses"},
     )
+    # Only now: a job that fails before this point loses its output, and the rerun resumes.
+    remove_checkpoints(training.out_dir)

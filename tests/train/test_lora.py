@@ -105,6 +105,33 @@ def test_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model_ref, t
     assert not checkpoint_root(out).exists(), "checkpoints are removed once the adapter exists"
 
 
+def test_checkpoints_outlive_the_adapter_until_it_is_recorded(tiny_model_ref, train_setup):
+    """The rule removes checkpoints only after recording the adapter: a job that fails while
+    recording loses its output (Snakemake removes it), and the rerun resumes from them."""
+    from xlt.train.lora import remove_checkpoints
+
+    root, files = train_setup
+    out = root / "adapter-recorded-later"
+    finetune(
+        tiny_model_ref,
+        files,
+        root / "split.json",
+        out,
+        TEMPLATE,
+        chat=False,
+        lora=LoraSettings(),
+        train=TrainSettings(
+            max_steps=2, checkpoint_every=1, dtype="float32", gradient_checkpointing=False
+        ),
+        seed=0,
+        keep_checkpoints=True,
+    )
+    assert (out / "adapter_model.safetensors").exists()
+    assert sorted(p.name for p in checkpoint_root(out).glob("step-*"))
+    remove_checkpoints(out)
+    assert not checkpoint_root(out).exists()
+
+
 def test_a_finished_adapter_is_never_overwritten(tiny_model_ref, train_setup):
     root, files = train_setup
     out = root / "adapter-kept"

@@ -178,6 +178,13 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def gpu_count() -> int:
+    """GPUs visible to this process (the job's allocation under SLURM)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def load_tokenizer(ref: ModelRef) -> Any:
     """Load the model's tokenizer through `AutoTokenizer.from_pretrained`."""
     from transformers import AutoTokenizer
@@ -196,10 +203,17 @@ def load_model(
 
     if adapter is not None:
         check_adapter(adapter, ref)  # before the (possibly hour-long) base model load
-    model = AutoModelForCausalLM.from_pretrained(
-        ref.load_from, revision=ref.revision, dtype=torch_dtype(dtype)
-    )
-    model.to(device or default_device())
+    placement = device or default_device()
+    if device is None and gpu_count() > 1:
+        # One model over the job's GPUs, layer by layer: a 70B model does not fit on one.
+        model = AutoModelForCausalLM.from_pretrained(
+            ref.load_from, revision=ref.revision, dtype=torch_dtype(dtype), device_map="auto"
+        )
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            ref.load_from, revision=ref.revision, dtype=torch_dtype(dtype)
+        )
+        model.to(placement)
     if adapter is not None:
         from peft import PeftModel
 
@@ -213,7 +227,10 @@ def check_adapter(adapter: str | Path, ref: ModelRef) -> None:
     """Refuse an adapter whose recorded base model or revision differs from `ref`."""
     config_path = Path(adapter) / ADAPTER_CONFIG
     if not config_path.exists():
-        raise FileNotFoundError(f"{config_path}: not a PEFT adapter directory.")
+        raise MissingFileError(
+            f"{config_path} is missing: {adapter} is not a finished PEFT adapter directory; "
+            "rerun its finetune job (snakemake reruns it when the directory is removed)."
+        )
     config = json.loads(config_path.read_text(encoding="utf-8"))
     base, revision = config.get("base_model_name_or_path"), config.get("revision")
     if base != ref.load_from or (revision or None) != (ref.revision or None):

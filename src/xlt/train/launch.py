@@ -65,8 +65,11 @@ class FinetuneJob:
         """Read a job file written by `save`."""
         return cls(**read_json(path))
 
-    def run(self, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Train (or resume) the adapter; returns the training summary."""
+    def run(
+        self, on_step: Callable[[int], None] | None = None, keep_checkpoints: bool = False
+    ) -> dict[str, Any]:
+        """Train (or resume) the adapter; returns the training summary. `keep_checkpoints`:
+        leave them for the caller to remove once the adapter is recorded."""
         return finetune(
             model=self.model,
             train_files=self.train_files,
@@ -79,6 +82,7 @@ class FinetuneJob:
             seed=self.seed,
             quantization=self.quantization,
             on_step=on_step,
+            keep_checkpoints=keep_checkpoints,
         )
 
 
@@ -243,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log)
     try:
-        summary = FinetuneJob.load(args.job).run()
+        # The rule records the adapter after this returns; it removes the checkpoints then.
+        summary = FinetuneJob.load(args.job).run(keep_checkpoints=True)
     except Preempted as exc:
         log.warning("%s", exc)
         return PREEMPTED_EXIT_CODE

@@ -652,9 +652,14 @@ def finetune(
     seed: int,
     quantization: str = "none",
     on_step: Callable[[int], None] | None = None,
+    keep_checkpoints: bool = False,
 ) -> dict[str, Any]:
     """Train a LoRA adapter and save it in PEFT's format to `out_dir` (atomically), resuming from
     the latest checkpoint of the same run if there is one.
+
+    `keep_checkpoints`: leave the checkpoints for the caller to remove (`remove_checkpoints`)
+    once the adapter is recorded: a job that fails after training (while recording it) loses
+    its output, and a rerun then resumes from them instead of starting over.
 
     Raises Preempted (after a checkpoint) on SIGTERM/SIGUSR1. `on_step(step)` is called after
     every optimizer step, before that step's checkpoint (tests use it to kill a run mid-way).
@@ -732,10 +737,15 @@ def finetune(
         "adapted": adapted,
     }
     save_adapter(accelerator, peft_model, out_dir, summary)
-    if accelerator.is_main_process:
-        shutil.rmtree(run.root, ignore_errors=True)
+    if accelerator.is_main_process and not keep_checkpoints:
+        remove_checkpoints(out_dir)
     accelerator.wait_for_everyone()
     return summary
+
+
+def remove_checkpoints(out_dir: str | Path) -> None:
+    """Remove the checkpoints of a finished adapter (call once it is saved and recorded)."""
+    shutil.rmtree(checkpoint_root(out_dir), ignore_errors=True)
 
 
 @dataclass
@@ -855,6 +865,7 @@ def save_adapter(accelerator: Any, model: Any, out_dir: Path, summary: dict[str,
             sort_unordered_config(unwrapped, Path(tmp))
             made = {k: v for k, v in summary.items() if k not in RUN_FACTS}
             write_json(Path(tmp) / SUMMARY_FILE, made)
+            _sync_files(Path(tmp))  # on disk before the rename publishes it
         write_json(run_facts_path(out_dir), {k: summary[k] for k in RUN_FACTS if k in summary})
     accelerator.wait_for_everyone()
 
