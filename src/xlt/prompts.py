@@ -123,24 +123,37 @@ def template_from_record(record: dict[str, Any]) -> PromptTemplate:
     return PromptTemplate(**{**record, "labels": tuple(record.get("labels", ("1", "2", "3", "4")))})
 
 
-def chat_prompt(tokenizer: Any, user_text: str) -> str:
-    """Wrap a prompt in the tokenizer's chat template, ending with the assistant header."""
+def chat_prompt(tokenizer: Any, user_text: str, thinking: bool | None = None) -> str:
+    """Wrap a prompt in the tokenizer's chat template, ending with the assistant header.
+
+    `thinking=False` asks templates with a reasoning switch (Qwen3's `enable_thinking`) to
+    answer at once; templates without one ignore it. None leaves the template's default."""
     if not getattr(tokenizer, "chat_template", None):
         raise TemplateError(
             "model is marked `chat: true` in the config but its tokenizer has no chat template; "
             "set `chat: false` for base models."
         )
+    switch = {} if thinking is None else {"enable_thinking": thinking}
     return tokenizer.apply_chat_template(
-        [{"role": "user", "content": user_text}], add_generation_prompt=True, tokenize=False
+        [{"role": "user", "content": user_text}],
+        add_generation_prompt=True,
+        tokenize=False,
+        **switch,
     )
 
 
 def build_prompt(
-    row: dict[str, Any], template: PromptTemplate, tokenizer: Any = None, chat: bool = False
+    row: dict[str, Any],
+    template: PromptTemplate,
+    tokenizer: Any = None,
+    chat: bool = False,
+    thinking: bool | None = None,
 ) -> str:
-    """The exact prompt given to the model for one row."""
+    """The exact prompt given to the model for one row. Direct answers (evaluation and the
+    fine-tuning examples) pass `thinking=False`: a reasoning model asked for a label must not
+    spend its few tokens thinking; chain-of-thought keeps the template's default."""
     text = template.render(row)
-    return chat_prompt(tokenizer, text) if chat else text
+    return chat_prompt(tokenizer, text, thinking) if chat else text
 
 
 def answer_continuation(template: PromptTemplate, label: str, chat: bool) -> str:

@@ -166,7 +166,7 @@ def test_direct_answers_are_the_same_through_both_backends(answering, rows, labe
     score, answer = engine.calls
     assert score.params == {"max_tokens": 1, "prompt_logprobs": 0, "temperature": 0.0}
     assert score.prompts == expected_score_prompts(tokenizer, prompts, template)
-    assert answer.params == {"temperature": 0.0, "max_tokens": 8}
+    assert answer.params == {"temperature": 0.0, "max_tokens": 8, "skip_special_tokens": True}
     # The prompt as the model reads it before answering (the demo tokenizer adds no BOS).
     plain = [tokenizer(p.rstrip(), add_special_tokens=False)["input_ids"] for p in prompts]
     assert answer.prompts == plain
@@ -181,7 +181,7 @@ def test_reasoning_and_scores_after_it_are_the_same_through_both_backends(answer
     assert len({r["generation"] for r in hf}) > 2
 
     reasoning, score = engine.calls
-    assert reasoning.params == {"temperature": 0.0, "max_tokens": 12}
+    assert reasoning.params == {"temperature": 0.0, "max_tokens": 12, "skip_special_tokens": True}
     scored = [r["prompt"] + r["generation"] + TEMPLATE.answer_cue for r in hf]
     assert score.prompts == expected_score_prompts(tokenizer, scored, TEMPLATE)
 

@@ -198,3 +198,40 @@ def test_a_direct_answer_is_complete_after_a_label_and_a_break(text, done):
 )
 def test_the_stop_rule_cuts_an_answer_where_it_is_complete(text, cut):
     assert AnswerStop(["1", "2", "3", "4"]).cut(text) == cut
+
+
+def test_generation_ends_at_the_model_s_end_of_turn_token_too(lm, contexts):
+    """A chat model may end a turn with a token other than EOS (its generation config lists
+    it): generation stops there, as vLLM does, and the token is not kept."""
+    model, tokenizer = lm
+    _, _, requests = contexts
+    context = [requests[0].context]
+    assert generate(model, tokenizer, context, max_new_tokens=6)[0].n_tokens > 0
+    with torch.inference_mode():
+        first = int(model(torch.tensor(context)).logits[0, -1].argmax())
+    model.generation_config.eos_token_id = [tokenizer.eos_token_id, first]
+    try:
+        ended = generate(model, tokenizer, context, max_new_tokens=6)[0]
+    finally:
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+    assert (ended.n_tokens, ended.text) == (0, "")
+
+
+def test_a_reasoning_model_s_structure_survives_decoding():
+    """gpt-oss marks its final answer with special tokens; decoding keeps them so that the
+    extractor reads the final channel and not the analysis."""
+    from xlt.evaluate.extract import strip_reasoning
+    from xlt.evaluate.generate import decode_generation
+    from xlt.models.demo import train_tokenizer
+
+    tokenizer = train_tokenizer(["the answer is 1 2 3 4"] * 4, vocab_size=300)
+    plain = tokenizer.encode("maybe 1", add_special_tokens=False)
+    assert decode_generation(tokenizer, plain) == tokenizer.decode(plain, skip_special_tokens=True)
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": ["<|channel|>", "<|message|>", "<|end|>"]}
+    )
+    text = "<|channel|>analysis<|message|>maybe 1<|end|><|channel|>final<|message|>2"
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    decoded = decode_generation(tokenizer, ids)
+    assert "<|channel|>" in decoded
+    assert strip_reasoning(decoded).strip() == "2"

@@ -71,3 +71,20 @@ def test_bad_templates_are_rejected(fields, message):
 def test_template_record_round_trip():
     template = load_templates(TEMPLATES)["belebele_instruct"]
     assert template_from_record(template.as_record()) == template
+
+
+def test_direct_prompts_switch_a_reasoning_template_off_and_cot_keeps_its_default():
+    """Qwen3-style templates open a <think> block unless `enable_thinking` is false."""
+    from xlt.models.demo import train_tokenizer
+
+    tokenizer = train_tokenizer(["a b c d e f"] * 4, vocab_size=300)
+    tokenizer.chat_template = (
+        "{{ messages[0]['content'] }}|assistant:"
+        "{% if enable_thinking is defined and not enable_thinking %}<think></think>{% endif %}"
+    )
+    template = load_templates(TEMPLATES)["belebele_num"]
+    row = belebele_row("l", 1, 1)
+    direct = build_prompt(row, template, tokenizer, chat=True, thinking=False)
+    cot = build_prompt(row, template, tokenizer, chat=True)
+    assert direct.endswith("|assistant:<think></think>")
+    assert cot.endswith("|assistant:")

@@ -110,7 +110,7 @@ def predict_direct(
     backend can)."""
     template = settings.template
     stop = AnswerStop(template.labels)
-    prompts = [build_prompt(r, template, tokenizer, settings.chat) for r in rows]
+    prompts = [build_prompt(r, template, tokenizer, settings.chat, thinking=False) for r in rows]
     window = settings.max_length or backend.context_window
     requests = _label_requests(tokenizer, prompts, rows, settings, window)
     generations = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -82,6 +83,34 @@ def first_line_complete(text: str) -> bool:
     return bool(stripped) and "\n" in stripped
 
 
+# Special tokens that carry a reasoning model's structure (gpt-oss channels, thinking blocks):
+# kept in the decoded text so that extraction reads only the final answer.
+STRUCTURAL_TOKENS = frozenset(
+    {"<|channel|>", "<|message|>", "<|start|>", "<|end|>", "<think>", "</think>"}
+)
+
+
+def end_token_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    """Every token that ends a turn: the tokenizer's EOS and the model's generation-config EOS
+    ids (chat models end a turn with a token other than EOS; vLLM stops at both too)."""
+    ids = {tokenizer.eos_token_id}
+    config = getattr(model, "generation_config", None)
+    extra = getattr(config, "eos_token_id", None)
+    ids.update(extra if isinstance(extra, list | tuple | set) else [extra])
+    return frozenset(i for i in ids if i is not None)
+
+
+def keeps_structure(tokenizer: Any) -> bool:
+    """Whether this tokenizer's special tokens include reasoning structure to keep."""
+    return bool(STRUCTURAL_TOKENS & set(getattr(tokenizer, "all_special_tokens", ())))
+
+
+def decode_generation(tokenizer: Any, ids: Sequence[int]) -> str:
+    """The text of a generation: special tokens dropped, except a reasoning model's structural
+    ones (extraction drops everything outside the final channel, and then the markers)."""
+    return tokenizer.decode(ids, skip_special_tokens=not keeps_structure(tokenizer))
+
+
 def answer_done(stop: AnswerStop, text: str) -> bool:
     """Whether generation may stop: the answer is complete and does not end inside a character
     (a half-decoded character reads as a non-word character, which would end " 2" too soon)."""
@@ -115,7 +144,7 @@ def generate(
         new_tokens = greedy(model, tokenizer, done, max_new_tokens, stop)
         for row, index in enumerate(rows):
             results[index] = Generation(
-                text=tokenizer.decode(new_tokens[row], skip_special_tokens=True),
+                text=decode_generation(tokenizer, new_tokens[row]),
                 n_tokens=len(new_tokens[row]),
                 label_logprobs=scores[row] if scores is not None else None,
             )
@@ -125,11 +154,12 @@ def generate(
 def greedy(
     model, tokenizer, done: Prefill, max_new_tokens: int, stop: AnswerStop | None
 ) -> list[list[int]]:
-    """New tokens of each row after a prefill: greedy, until EOS (not kept), a complete answer
+    """New tokens of each row after a prefill: greedy, until an end-of-turn token (not kept; see
+    `end_token_ids`), a complete answer
     (with `stop`) or `max_new_tokens`. Once half the rows in the batch are done, the batch and
     its cache shrink to the rows still going (not at every finished row: each shrink copies the
     cache)."""
-    eos_id = tokenizer.eos_token_id
+    end_ids = end_token_ids(model, tokenizer)
     tokens: list[list[int]] = [[] for _ in range(len(done.logits))]
     batch = list(range(len(tokens)))  # the rows in the batch; some may be done
     going = set(batch)
@@ -139,7 +169,7 @@ def greedy(
         for row, token in zip(batch, next_ids, strict=True):
             if row not in going:
                 continue
-            if token == eos_id:
+            if token in end_ids:
                 going.discard(row)
                 continue
             tokens[row].append(token)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from xlt.errors import XltError
-from xlt.evaluate.generate import AnswerStop, Generation
+from xlt.evaluate.generate import AnswerStop, Generation, keeps_structure
 from xlt.evaluate.scoring import ScoreRequest
 from xlt.models.loading import ModelRef, check_adapter
 
@@ -95,7 +95,11 @@ class VllmBackend:
         """Greedy continuations; `stop` is applied by the caller's cut (see module docstring)."""
         if label_targets is not None:
             raise ValueError("the vLLM backend scores labels with score(), not during generation.")
-        params = self.vllm.SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        get_tokenizer = getattr(self.engine, "get_tokenizer", None)
+        structure = get_tokenizer is not None and keeps_structure(get_tokenizer())
+        params = self.vllm.SamplingParams(
+            temperature=0.0, max_tokens=max_new_tokens, skip_special_tokens=not structure
+        )
         outputs = self.engine.generate(
             [self.vllm.inputs.TokensPrompt(prompt_token_ids=list(c)) for c in contexts],
             params,

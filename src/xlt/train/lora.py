@@ -139,7 +139,7 @@ def training_example(
     row: dict[str, Any], template: PromptTemplate, tokenizer: Any, chat: bool
 ) -> Example:
     """Prompt + gold label + EOS, with the loss on the label and EOS only."""
-    prompt = build_prompt(row, template, tokenizer, chat)
+    prompt = build_prompt(row, template, tokenizer, chat, thinking=False)
     label = template.labels[int(row["correct_answer_num"]) - 1]
     prefix = [] if chat else bos_prefix(tokenizer)
     continuation = answer_continuation(template, label, chat)
