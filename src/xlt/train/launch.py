@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from xlt.errors import MissingFileError
 from xlt.io import read_json, write_json
 from xlt.prompts import template_from_record
 from xlt.train.lora import (
@@ -116,9 +117,10 @@ def accelerate_config_path(plan: LaunchPlan, base_dir: str | Path) -> Path:
     path = Path(plan.accelerate_config)
     path = path if path.is_absolute() else Path(base_dir) / path
     if not path.is_file():
-        raise FileNotFoundError(
-            f"accelerate config {path} not found; set `train.accelerate_config` of this model "
-            "to accelerate/fsdp.yaml, accelerate/deepspeed_zero3.yaml or a file of your own."
+        raise MissingFileError(
+            f"accelerate config {path} not found; set `finetune.train.accelerate_config` (or "
+            "`models.<name>.train.accelerate_config` for this model) to accelerate/fsdp.yaml, "
+            "accelerate/deepspeed_zero3.yaml or a file of your own."
         )
     return path
 
