@@ -513,6 +513,9 @@ def test_a_job_runs_through_accelerate_launch(tiny_model_ref, train_setup, caplo
     assert code == 0
     assert (out / "adapter_model.safetensors").exists()
     assert "step 2/2" in caplog.text
+    # Progress lines reach the console as on one process (marked, the mark itself removed).
+    progress = [r.getMessage() for r in caplog.records if getattr(r, "console", False)]
+    assert any("step 2/2" in line for line in progress) and "[console]" not in caplog.text
     summary = json.loads((out / "xlt_training.json").read_text())
     assert summary["steps"] == 2 and summary["processes"] == 1
 
