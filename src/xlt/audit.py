@@ -55,7 +55,7 @@ PREDICTIONS_DIR = PREDICTIONS.split("/{")[0].removeprefix(f"{RESULTS}/")
 # model marker, and the report that `snakemake --report results/report.html` writes.
 UNRECORDED = (RAW_HUB_DATA, f"{MODEL_DIR}/**", f"{RESULTS}/report.html")
 KINDS = {
-    "stale": "outputs older than one of their inputs, or edited after they were recorded",
+    "stale": "outputs whose content, or an input's, differs from the hash their sidecar recorded",
     "missing": "outputs, inputs or table cells that are not there",
     "orphaned": "files under the tree that no sidecar or rule declares",
     "invalid": "predictions unlike their test split, impossible values, unreadable records",

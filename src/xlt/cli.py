@@ -64,23 +64,18 @@ def doctor_command(args: argparse.Namespace) -> int:
 def import_lm_eval_command(args: argparse.Namespace) -> int:
     """`xlt import-lm-eval`: convert one lm-eval samples file, print where it went."""
     from xlt.analysis.importers import import_lm_eval
-    from xlt.io import DataError
 
-    try:
-        path = import_lm_eval(
-            args.samples,
-            model=args.model,
-            weights=args.weights,
-            prompting=args.prompting,
-            lang=args.lang,
-            out=args.out,
-            split=args.split,
-            filter_name=args.filter,
-            extraction=args.extraction,
-        )
-    except DataError as exc:
-        print(f"xlt import-lm-eval: {exc}", file=sys.stderr)
-        return 2
+    path = import_lm_eval(
+        args.samples,
+        model=args.model,
+        weights=args.weights,
+        prompting=args.prompting,
+        lang=args.lang,
+        out=args.out,
+        split=args.split,
+        filter_name=args.filter,
+        extraction=args.extraction,
+    )
     print(path)
     return 0
 
@@ -127,12 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser("doctor", help="what an interrupted run left and what to run")
     doctor.add_argument("workdir", nargs="?", default=".", help="the workflow's directory")
     args = parser.parse_args(argv)
-    if args.command == "import-lm-eval":
-        return import_lm_eval_command(args)
     commands = {
         "explain": explain_command,
         "audit": audit_command,
         "crate": crate_command,
+        "import-lm-eval": import_lm_eval_command,
         "power": power_cli.run,
         "languages": languages_command,
         "doctor": doctor_command,

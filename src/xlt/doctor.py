@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from xlt.errors import MissingFileError
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -24,7 +26,8 @@ class Finding:
 
 
 def _snakemake_running(workdir: Path) -> bool:
-    """Whether a snakemake process runs in `workdir` (Linux /proc; False where unknown)."""
+    """Whether a snakemake process runs in `workdir` on this machine (Linux /proc; False where
+    unknown). A run on another machine sharing the filesystem is not visible here."""
     proc = Path("/proc")
     if not proc.is_dir():
         return False
@@ -45,6 +48,10 @@ def _snakemake_running(workdir: Path) -> bool:
 def diagnose(workdir: str | Path = ".") -> list[Finding]:
     """Everything an interrupted run left in `workdir`."""
     workdir = Path(workdir)
+    if not workdir.is_dir():
+        raise MissingFileError(
+            f"{workdir}: no such directory; give the workflow's directory (where snakemake runs)."
+        )
     found: list[Finding] = []
     locks = workdir / ".snakemake" / "locks"
     if locks.is_dir() and any(locks.iterdir()):
@@ -59,9 +66,10 @@ def diagnose(workdir: str | Path = ".") -> list[Finding]:
         else:
             found.append(
                 Finding(
-                    "the directory is locked by a snakemake run that is no longer running "
-                    "(killed, or its machine went down)",
-                    "snakemake --unlock",
+                    "the directory is locked, and no snakemake process runs in it on this "
+                    "machine (a run was killed, or its machine went down)",
+                    "if no snakemake runs on another machine for this directory (a shared "
+                    "filesystem): snakemake --unlock",
                     blocking=True,
                 )
             )

@@ -31,6 +31,8 @@ from xlt.io import sha256_path
 from xlt.provenance import now, write_provenance
 
 ERROR_PREFIX = "xlt: error: "
+# The first line each attempt of a job writes to its log, followed by the rule and start time.
+ATTEMPT_HEADER = "===== attempt of rule"
 
 
 @dataclass
@@ -86,6 +88,9 @@ def start_job(log_file: str | Path | None, threads: int | None = None, rule: str
     """Send `xlt` logging to the job's log file (progress and warnings to stderr too), keep
     library progress bars off the console, and pin the thread count.
 
+    The log is appended to, each attempt under a header line with its start time: a rerun job
+    (a preempted fine-tuning run that resumes) keeps the log of the attempts before it.
+
     Torch uses every core by default; a job must use only the threads Snakemake gave it, or
     parallel jobs oversubscribe the machine. Setting the environment variables as well covers
     libraries that read them at import (OpenMP, MKL, tokenizers).
@@ -93,9 +98,12 @@ def start_job(log_file: str | Path | None, threads: int | None = None, rule: str
     console = logging.StreamHandler(sys.stderr)
     console.addFilter(_ConsoleFilter())
     handlers: list[logging.Handler] = [console]
+    started = now()
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
+        with open(log_file, "a", encoding="utf-8") as log:
+            log.write(f"{ATTEMPT_HEADER} {rule} started {started} =====\n")
+        handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
     logging.basicConfig(
         level=logging.INFO,
         handlers=handlers,
@@ -106,7 +114,7 @@ def start_job(log_file: str | Path | None, threads: int | None = None, rule: str
     quiet_libraries()
     if threads:
         limit_threads(threads)
-    return Job(rule=rule, log_file=str(log_file) if log_file else None)
+    return Job(rule=rule, log_file=str(log_file) if log_file else None, started=started)
 
 
 def quiet_libraries() -> None:

@@ -2,9 +2,12 @@
 
 A study is a grid of cells, model × weights × prompting × language, where weights are `base`
 or a LoRA adapter `ft-<source>-s<seed>`. `Study.from_config` builds it once from a validated
-config, with every default applied here and nowhere else; the workflow's rules, its scripts and
-the analysis all read paths, settings and cluster requests from it. `Cell` builds a cell's
-file path and parses one back; `Weights` is the one grammar of weights names.
+config, with the grid and per-model defaults applied here (the defaults of LoRA, training and
+evaluation settings are the fields of `LoraSettings` and `TrainSettings` in xlt.train.lora and
+`EvalSettings` in xlt.evaluate.cell; the analysis's are `AnalysisSettings`); the workflow's
+rules, its scripts and the analysis all read paths, settings and cluster requests from it.
+`Cell` builds a cell's file path and parses one back; `Weights` is the one grammar of weights
+names.
 
 Nothing here imports torch, pandas or scipy: the workflow builds a `Study` on every
 `snakemake` call, so it must be cheap.

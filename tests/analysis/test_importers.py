@@ -251,3 +251,11 @@ def test_the_command_line(tmp_path, capsys):
     assert capsys.readouterr().out.strip().endswith("tree/m/base/direct/heb_Hebr.jsonl")
     assert xlt_main([*args, "--weights", "tuned", "--out", str(tmp_path / "tree")]) == 2
     assert "neither 'base'" in capsys.readouterr().err
+
+
+def test_a_missing_samples_file_is_one_line_naming_it(tmp_path, capsys):
+    missing = tmp_path / "samples_belebele_heb_Hebr.jsonl"
+    args = ["import-lm-eval", str(missing), "--model", "m", "--prompting", "direct"]
+    assert xlt_main([*args, "--weights", "base", "--out", str(tmp_path / "tree")]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("xlt import-lm-eval: error: ") and str(missing) in line

@@ -6,6 +6,7 @@ transformers model, one unpadded sequence and one full forward pass per token â€
 with the transformers backend's batched, cached code â€” and records every call.
 """
 
+import json
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
@@ -15,10 +16,11 @@ from support.data import DEMO_DATA
 from transformers import AutoModelForCausalLM
 
 from xlt.data.belebele import read_belebele
+from xlt.errors import ConfigError
 from xlt.evaluate.backends import TransformersBackend
 from xlt.evaluate.cell import EvalSettings, predict
 from xlt.evaluate.scoring import build_requests
-from xlt.evaluate.vllm import VllmBackend
+from xlt.evaluate.vllm import VllmBackend, max_lora_rank
 from xlt.models.demo import DemoModelSpec, model_config
 from xlt.models.loading import ModelRef, load_tokenizer
 from xlt.prompts import answer_continuation, load_templates
@@ -191,3 +193,18 @@ def test_vllm_refuses_to_score_while_generating(answering):
     backend = VllmBackend(FakeEngine(model, tokenizer), vllm_module=FAKE_VLLM)
     with pytest.raises(ValueError, match="score"):
         backend.generate([[1, 2]], 4, label_targets=[[(3,), (4,)]])
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [({"r": 4}, 8), ({"r": 8}, 8), ({"r": 24}, 32), ({"r": 8, "rank_pattern": {"q": 100}}, 128)],
+)
+def test_vllm_lora_slots_fit_the_adapter_rank(tmp_path, config, expected):
+    (tmp_path / "adapter_config.json").write_text(json.dumps(config))
+    assert max_lora_rank(tmp_path) == expected
+
+
+def test_a_rank_above_what_vllm_serves_names_the_fix(tmp_path):
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 512}))
+    with pytest.raises(ConfigError, match=r"rank 512.*backend: hf.*finetune\.lora\.r"):
+        max_lora_rank(tmp_path)

@@ -3,7 +3,8 @@ from support.data import DEMO_DATA, write_jsonl
 
 import xlt.evaluate.cell as evaluate_module
 from xlt.data.belebele import make_split, read_belebele, split_language
-from xlt.evaluate.cell import EvalSettings, evaluate_cell, shard_dir
+from xlt.errors import DataError
+from xlt.evaluate.cell import EvalSettings, evaluate_cell, fingerprint, shard_dir
 from xlt.io import read_jsonl
 from xlt.models.loading import ModelRef, load_tokenizer
 from xlt.prompts import load_templates
@@ -83,6 +84,21 @@ def test_shards_of_another_setup_are_not_reused(tiny_model_ref, test_file, tmp_p
     write_jsonl(parts / "shard-00000.jsonl", [{"id": "stale"}])
     evaluate_cell(test_file, tiny_model_ref, None, settings(), out, CELL)
     assert "stale" not in {r["id"] for r in read_jsonl(out)}
+
+
+def test_shards_that_miss_an_item_are_a_one_line_error(tiny_model_ref, test_file, tmp_path):
+    out = tmp_path / "pred.jsonl"
+    parts = shard_dir(out)
+    parts.mkdir()
+    stamp = fingerprint(settings(), test_file, tiny_model_ref, None, CELL)
+    (parts / "fingerprint.json").write_text(f'{{"fingerprint": "{stamp}"}}')
+    ids = [r["id"] for r in read_jsonl(test_file)][:-1]  # the last item lost
+    for number, start in enumerate(range(0, len(ids) + 1, 5)):
+        shard = [{"id": i} for i in ids[start : start + 5]]
+        write_jsonl(parts / f"shard-{number:05d}.jsonl", shard)
+    with pytest.raises(DataError, match=r"\.parts: shards do not cover .*delete that directory"):
+        evaluate_cell(test_file, tiny_model_ref, None, settings(), out, CELL)
+    assert not out.exists()
 
 
 def test_cot_cell_scores_labels_after_the_reasoning(tiny_model_ref, test_file, tmp_path):

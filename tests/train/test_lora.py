@@ -15,13 +15,22 @@ from safetensors.torch import load_file
 from support.data import DEMO_DATA, REPO, write_jsonl
 
 from xlt.data.belebele import make_split, read_belebele, split_language
+from xlt.errors import ConfigError, MissingFileError
 from xlt.io import sha256_path
 from xlt.models.loading import AdapterMismatchError, ModelRef, load_model, load_tokenizer
 from xlt.prompts import load_templates
-from xlt.train.launch import FinetuneJob, LaunchPlan, launch_command, launch_plan, run_launched
+from xlt.train.launch import (
+    FinetuneJob,
+    LaunchPlan,
+    accelerate_config_path,
+    launch_command,
+    launch_plan,
+    run_launched,
+)
 from xlt.train.lora import (
     IGNORE_INDEX,
     PREEMPTED_EXIT_CODE,
+    AdapterExistsError,
     LoraSettings,
     Preempted,
     QuantizationUnavailableError,
@@ -34,6 +43,7 @@ from xlt.train.lora import (
     read_summary,
     step_batch,
     training_example,
+    training_examples,
 )
 
 TEMPLATE = load_templates("config/templates.yaml")["belebele_num"]
@@ -79,6 +89,15 @@ def test_prompt_tokens_carry_no_loss(tiny_model_ref, train_setup):
     n_prompt = example.labels.index(scored[0])
     assert all(label == IGNORE_INDEX for label in example.labels[:n_prompt])
     assert len(example.input_ids) == len(example.labels)
+
+
+def test_items_longer_than_max_length_name_the_key_to_raise(tiny_model_ref, train_setup):
+    tokenizer = load_tokenizer(ModelRef.load(tiny_model_ref))
+    root, files = train_setup
+    args = (files, root / "split.json", TEMPLATE, tokenizer, False)
+    with pytest.raises(ConfigError, match=r"`finetune\.train\.max_length` \(or `models\.m\."):
+        training_examples(*args, max_length=5, model="m")
+    assert training_examples(*args, max_length=None, model="m")
 
 
 def test_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model_ref, train_setup):
@@ -143,7 +162,7 @@ def test_a_finished_adapter_is_never_overwritten(tiny_model_ref, train_setup):
     def never(step):
         raise AssertionError("a run into an existing adapter must stop before training")
 
-    with pytest.raises(FileExistsError, match="exists"):
+    with pytest.raises(AdapterExistsError, match="exists"):
         finetune(*args, chat=False, lora=LoraSettings(), train=settings, seed=1, on_step=never)
     assert (out / "adapter_model.safetensors").read_bytes() == before
     # and Snakemake write-protects it once the job succeeds
@@ -465,8 +484,8 @@ def test_qlora_without_cuda_stops_before_loading_the_model(tiny_model_ref, train
             seed=0,
             quantization="4bit",
         )
-    with pytest.raises(ValueError, match="quantization must be one of"):
-        check_quantization("3bit")
+    with pytest.raises(ConfigError, match=r"one of none, 4bit.*models\.m\.quantization"):
+        check_quantization("3bit", "m")
     check_quantization("none")
 
 
@@ -493,6 +512,13 @@ def test_the_launch_plan_follows_the_model_resources():
     )
 
 
+def test_a_missing_accelerate_config_names_the_key(tmp_path):
+    assert accelerate_config_path(LaunchPlan(), REPO) == REPO / "accelerate" / "fsdp.yaml"
+    missing = r"nowhere\.yaml not found.*train\.accelerate_config"
+    with pytest.raises(MissingFileError, match=missing):
+        accelerate_config_path(LaunchPlan(accelerate_config="nowhere.yaml"), tmp_path)
+
+
 def test_shipped_accelerate_configs_shard_in_bf16():
     fsdp = yaml.safe_load((REPO / "accelerate" / "fsdp.yaml").read_text())
     assert fsdp["distributed_type"] == "FSDP" and fsdp["mixed_precision"] == "bf16"
@@ -514,6 +540,9 @@ def test_a_job_runs_through_accelerate_launch(tiny_model_ref, train_setup, caplo
     assert code == 0
     assert (out / "adapter_model.safetensors").exists()
     assert "step 2/2" in caplog.text
+    # Progress lines reach the console as on one process (marked, the mark itself removed).
+    progress = [r.getMessage() for r in caplog.records if getattr(r, "console", False)]
+    assert any("step 2/2" in line for line in progress) and "[console]" not in caplog.text
     summary = json.loads((out / "xlt_training.json").read_text())
     assert summary["steps"] == 2 and summary["processes"] == 1
 

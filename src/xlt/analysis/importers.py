@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from xlt.errors import MissingFileError
 from xlt.evaluate.extract import EXTRACTORS, extraction_fields
 from xlt.io import DataError, read_jsonl, write_jsonl
 from xlt.languages import check_codes
@@ -38,6 +39,11 @@ PROMPTING = re.compile(r"^[a-z][a-z0-9_]*$")
 def read_samples(path: str | Path) -> list[dict[str, Any]]:
     """The samples of an lm-eval log: JSON lines, or one JSON array (older versions); .gz ok."""
     path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(
+            f"{path}: no such samples file; give the samples_<task>_<date>.jsonl that "
+            "`lm_eval --log_samples` wrote."
+        )
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         text = fh.read()

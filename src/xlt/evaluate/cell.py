@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from xlt.data.belebele import read_items
+from xlt.errors import DataError
 from xlt.evaluate.backends import Backend, load_backend
 from xlt.evaluate.extract import extraction_fields
 from xlt.evaluate.generate import AnswerStop
@@ -285,7 +286,10 @@ def evaluate_cell(
         records.extend(shard_records)
         log.info("shard %d/%d: %d items", number + 1, len(shards), len(shard))
     if [r["id"] for r in records] != [r["id"] for r in rows]:
-        raise RuntimeError(f"{parts}: shards do not cover the test items in order; delete it.")
+        raise DataError(
+            f"{parts}: shards do not cover the test items in order; delete that directory and "
+            "run the job again to evaluate the cell afresh."
+        )
     write_jsonl(out, records)
     shutil.rmtree(parts)
     return len(records)

@@ -16,10 +16,15 @@ from typing import Any
 
 import torch
 
-from xlt.errors import XltError
+from xlt.errors import ConfigError, XltError
 from xlt.evaluate.generate import AnswerStop, Generation, keeps_structure
 from xlt.evaluate.scoring import ScoreRequest
-from xlt.models.loading import ModelRef, check_adapter
+from xlt.io import read_json
+from xlt.models.loading import ADAPTER_CONFIG, ModelRef, check_adapter
+
+# The LoRA ranks vLLM's kernels accept for `max_lora_rank`; an adapter of rank r needs the
+# smallest one >= r (a larger one only wastes GPU memory on every LoRA slot).
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256)
 
 
 class VllmUnavailableError(XltError, RuntimeError):
@@ -27,12 +32,31 @@ class VllmUnavailableError(XltError, RuntimeError):
 
 
 def _vllm() -> Any:
-    """The vllm module; a clear error where it is not installed."""
+    """The vllm module, or None where it is not installed (`VllmBackend.load` says so)."""
     try:
         import vllm
     except ImportError:
         return None
     return vllm
+
+
+def adapter_rank(adapter: str | Path) -> int:
+    """The largest LoRA rank of a PEFT adapter: `r`, or a larger one of its `rank_pattern`."""
+    config = read_json(Path(adapter) / ADAPTER_CONFIG)
+    ranks = [int(config.get("r") or 8), *map(int, (config.get("rank_pattern") or {}).values())]
+    return max(ranks)
+
+
+def max_lora_rank(adapter: str | Path) -> int:
+    """The `max_lora_rank` vLLM needs for an adapter: the smallest supported rank >= its rank."""
+    rank = adapter_rank(adapter)
+    for supported in VLLM_LORA_RANKS:
+        if supported >= rank:
+            return supported
+    raise ConfigError(
+        f"{adapter} has LoRA rank {rank}, above {VLLM_LORA_RANKS[-1]}, the largest vLLM serves; "
+        "evaluate this model with `backend: hf`, or train it with a smaller `finetune.lora.r`."
+    )
 
 
 class VllmBackend:
@@ -53,26 +77,27 @@ class VllmBackend:
         adapter: str | Path | None = None,
         dtype: str = "auto",
         tensor_parallel_size: int = 1,
-        max_lora_rank: int = 64,
     ) -> VllmBackend:
-        """Start an engine for a model (and adapter)."""
+        """Start an engine for a model (and adapter), with LoRA slots as large as the adapter's
+        rank needs and no larger."""
         vllm = _vllm()
         if vllm is None:
             raise VllmUnavailableError(
                 f"model '{ref.name}' has `backend: vllm` but vllm is not installed here; "
                 "`pip install vllm` on the GPU nodes or use `backend: hf`."
             )
+        lora_options: dict[str, Any] = {"enable_lora": adapter is not None}
         if adapter is not None:
             check_adapter(adapter, ref)
+            lora_options["max_lora_rank"] = max_lora_rank(adapter)
         engine = vllm.LLM(
             model=ref.load_from,
             revision=ref.revision,
             dtype=dtype,
             tensor_parallel_size=tensor_parallel_size,
-            enable_lora=adapter is not None,
-            max_lora_rank=max_lora_rank,
             enable_prefix_caching=True,
             seed=0,
+            **lora_options,
         )
         from vllm.lora.request import LoRARequest
 

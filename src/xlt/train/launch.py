@@ -26,7 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from xlt.errors import MissingFileError
 from xlt.io import read_json, write_json
+from xlt.jobs import CONSOLE
 from xlt.prompts import template_from_record
 from xlt.train.lora import (
     PREEMPTED_EXIT_CODE,
@@ -39,6 +41,12 @@ from xlt.train.lora import (
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 29500
+# The relayed output of launched processes reaches only the rule's log, except the lines the
+# single-process path sends to the console (records with extra=CONSOLE: training progress).
+# Launched processes start those lines with CONSOLE_MARK when RELAY_ENV is set, and
+# `run_launched` logs them with extra=CONSOLE again, so multi-GPU runs show their progress too.
+CONSOLE_MARK = "[console] "
+RELAY_ENV = "XLT_RELAY_CONSOLE"
 
 
 @dataclass(frozen=True)
@@ -120,9 +128,10 @@ def accelerate_config_path(plan: LaunchPlan, base_dir: str | Path) -> Path:
     path = Path(plan.accelerate_config)
     path = path if path.is_absolute() else Path(base_dir) / path
     if not path.is_file():
-        raise FileNotFoundError(
-            f"accelerate config {path} not found; set `train.accelerate_config` of this model "
-            "to accelerate/fsdp.yaml, accelerate/deepspeed_zero3.yaml or a file of your own."
+        raise MissingFileError(
+            f"accelerate config {path} not found; set `finetune.train.accelerate_config` (or "
+            "`models.<name>.train.accelerate_config` for this model) to accelerate/fsdp.yaml, "
+            "accelerate/deepspeed_zero3.yaml or a file of your own."
         )
     return path
 
@@ -187,7 +196,7 @@ def run_launched(
     job_file = job_file_path(job.out_dir)
     job.save(job_file)
     command = launch_command(plan, job_file, accelerate_config_path(plan, base_dir))
-    env = dict(os.environ)
+    env = {**os.environ, RELAY_ENV: "1"}
     if threads:
         per_process = max(1, threads // max(1, plan.gpus_per_node))
         env["OMP_NUM_THREADS"] = str(per_process)
@@ -205,7 +214,7 @@ def run_launched(
     try:
         assert process.stdout is not None
         for line in process.stdout:
-            log.info("%s", line.rstrip())
+            relay(line)
         code = process.wait()
     finally:
         for sig, handler in previous.items():
@@ -221,21 +230,44 @@ def run_launched(
     return code
 
 
+def relay(line: str) -> None:
+    """Log one output line of the launched processes; a marked line also reaches the console."""
+    head, mark, rest = line.rstrip().partition(CONSOLE_MARK)
+    if mark:  # searched, not only at the start: a launcher may prefix lines with the rank
+        log.info("%s", head + rest, extra=CONSOLE)
+    else:
+        log.info("%s", head)
+
+
+class _ConsoleMarkFormatter(logging.Formatter):
+    """Starts the lines of console records with CONSOLE_MARK, for the relaying parent."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return CONSOLE_MARK + line if getattr(record, "console", False) else line
+
+
 def _stop_signals() -> list[signal.Signals]:
     return [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
 
 
-def configure_logging(log_file: str | None = None) -> None:
-    """INFO from the main process only (RANK 0 or no launcher), warnings from every process."""
+def configure_logging(log_file: str | None = None, mark_console: bool = False) -> None:
+    """INFO from the main process only (RANK 0 or no launcher), warnings from every process;
+    with `mark_console`, console records go to stderr marked for `run_launched` (see
+    CONSOLE_MARK)."""
     rank = int(os.environ.get("RANK", "0"))
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    form = f"%(levelname)s %(name)s [rank {rank}]: %(message)s"
+    stderr = logging.StreamHandler(sys.stderr)
+    if mark_console:
+        stderr.setFormatter(_ConsoleMarkFormatter(form))
+    handlers: list[logging.Handler] = [stderr]
     if log_file and rank == 0:
         handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
     logging.basicConfig(
         level=logging.INFO if rank == 0 else logging.WARNING,
         handlers=handlers,
         force=True,
-        format=f"%(levelname)s %(name)s [rank {rank}]: %(message)s",
+        format=form,
     )
 
 
@@ -245,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("job", help="JSON file with the job's settings (FinetuneJob)")
     parser.add_argument("--log", help="also append the log to this file")
     args = parser.parse_args(argv)
-    configure_logging(args.log)
+    configure_logging(args.log, mark_console=bool(os.environ.get(RELAY_ENV)))
     try:
         # The rule records the adapter after this returns; it removes the checkpoints then.
         summary = FinetuneJob.load(args.job).run(keep_checkpoints=True)

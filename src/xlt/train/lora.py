@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from xlt.data.belebele import Split, assert_no_leak, read_items
-from xlt.errors import XltError
+from xlt.errors import ConfigError, XltError
 from xlt.evaluate.scoring import bos_prefix, encode_pair
 from xlt.io import atomic_dir, read_json, write_json
 from xlt.jobs import CONSOLE
@@ -75,6 +75,11 @@ class Preempted(RuntimeError):
 
 class QuantizationUnavailableError(XltError, RuntimeError):
     """QLoRA was asked for where bitsandbytes or a CUDA GPU is missing."""
+
+
+class AdapterExistsError(XltError, FileExistsError):
+    """The output directory of a training run already holds files: a finished adapter is never
+    overwritten by a run."""
 
 
 @dataclass(frozen=True)
@@ -169,17 +174,22 @@ def training_examples(
     tokenizer: Any,
     chat: bool,
     max_length: int | None = None,
+    model: str = "<model>",
 ) -> list[Example]:
     """The tokenized training examples of the source languages' train files, after checking that
-    no held-out item leaked in and that none is longer than `max_length` tokens."""
+    no held-out item leaked in and that none is longer than `max_length` tokens (`model`, the
+    config name, only names the key to change)."""
     rows = [row for path in train_files for row in read_items(path)]
     assert_no_leak(rows, Split.load(split))
     examples = [training_example(r, template, tokenizer, chat) for r in rows]
-    too_long = [e.item for e in examples if max_length and len(e.input_ids) > max_length]
+    too_long = [e for e in examples if max_length and len(e.input_ids) > max_length]
     if too_long:
-        raise ValueError(
+        longest = max(len(e.input_ids) for e in too_long)
+        raise ConfigError(
             f"{len(too_long)} training item(s) exceed max_length "
-            f"{max_length} tokens, e.g. {too_long[:3]}."
+            f"{max_length} tokens, e.g. {[e.item for e in too_long[:3]]}; set "
+            f"`finetune.train.max_length` (or `models.{model}.train.max_length`) to at least "
+            f"{longest}, or to null for no limit."
         )
     return examples
 
@@ -223,14 +233,16 @@ def checkpoint_root(out_dir: str | Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.checkpoints"
 
 
-def check_quantization(quantization: str) -> None:
+def check_quantization(quantization: str, model: str = "<model>") -> None:
     """Refuse an unknown quantization, and QLoRA without bitsandbytes and a CUDA GPU, early.
 
     bitsandbytes' 4-bit kernels run on CUDA only; better to stop before loading a 70B model.
+    `model` (the config name) only names the key to change.
     """
     if quantization not in QUANTIZATIONS:
-        raise ValueError(
-            f"quantization must be one of {', '.join(QUANTIZATIONS)}, not {quantization!r}."
+        raise ConfigError(
+            f"quantization must be one of {', '.join(QUANTIZATIONS)}, not {quantization!r}; "
+            f"set `models.{model}.quantization` in the config to one of them."
         )
     if quantization == "none":
         return
@@ -521,9 +533,10 @@ def load_base_model(
     kwargs: dict[str, Any] = {"revision": ref.revision, "dtype": dtype}
     shipped = dequantizing_config(ref)
     if shipped is not None and quantization != "none":
-        raise ValueError(
+        raise ConfigError(
             f"{ref.name} ships quantized weights ({type(shipped).__name__}); QLoRA on top of "
-            "them is not supported: set its `quantization: none` (it is dequantized to train)."
+            f"them is not supported: set `models.{ref.name}.quantization: none` (it is "
+            "dequantized to train)."
         )
     if shipped is not None:
         kwargs["quantization_config"] = shipped
@@ -669,19 +682,23 @@ def finetune(
 
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(
+        raise AdapterExistsError(
             f"{out_dir} exists and is not empty; move it away or delete it to retrain it."
         )
-    check_quantization(quantization)
     ref = ModelRef.load(model)
+    check_quantization(quantization, ref.name)
     tokenizer = load_tokenizer(ref)
-    examples = training_examples(train_files, split, template, tokenizer, chat, train.max_length)
+    examples = training_examples(
+        train_files, split, template, tokenizer, chat, train.max_length, model=ref.name
+    )
     accelerator = make_accelerator()
     world = {"type": str(accelerator.distributed_type), "processes": accelerator.num_processes}
     if train.batch_size < accelerator.num_processes:
-        raise ValueError(
+        raise ConfigError(
             f"batch_size {train.batch_size} is smaller than the {accelerator.num_processes} "
-            "processes; every process needs at least one item a step."
+            "processes; every process needs at least one item a step: set "
+            f"`finetune.train.batch_size` (or `models.{ref.name}.train.batch_size`) to at least "
+            f"{accelerator.num_processes}, or give the model fewer GPUs."
         )
     seed_everything(seed)
     base = load_base_model(ref, train, quantization, accelerator)
