@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xlt.config import validate_config
 from xlt.study import (
     PREDICTIONS,
     Cell,
@@ -240,6 +241,10 @@ def test_an_external_predictions_tree_needs_only_sources(tmp_path):
     # The config's models and languages, when given, filter the tree.
     config["languages"] = ["heb_Hebr"]
     assert {c.model for c in Study.from_config(config).analysis_cells} == {"m"}
+    del config["languages"]
+    config["models"] = {"other": {}}  # a bare name: the schema allows it here
+    validate_config(config, REPO / "config" / "schema.yaml")
+    assert {c.model for c in Study.from_config(config).analysis_cells} == {"other"}
 
 
 def test_an_external_tree_with_an_undeclared_source_is_refused(tmp_path):
@@ -291,3 +296,31 @@ def test_building_a_study_does_not_touch_the_config(paper):
     before = copy.deepcopy(config)
     Study.from_config(config, base_dir=REPO)
     assert config == before
+
+
+def test_an_uninstalled_gguf_package_keeps_the_converted_version(tmp_path, monkeypatch):
+    """Uninstalling the package a model was converted from must not plan a reconversion
+    (which could not run); before any conversion the version is simply unknown."""
+    config = load("small-real")
+    config["models"]["gemma3-270m"]["gguf"]["package"] = "no-such-gguf-package"
+    study = Study.from_config(config, base_dir=REPO)
+    monkeypatch.chdir(tmp_path)
+    assert study.gguf_params("gemma3-270m")["installed_version"] is None
+    sidecar = tmp_path / "results/models/gemma3-270m.json.prov.json"
+    sidecar.parent.mkdir(parents=True)
+    sidecar.write_text('{"params": {"installed_version": "1.0.0"}}', encoding="utf-8")
+    assert study.gguf_params("gemma3-270m")["installed_version"] == "1.0.0"
+
+
+def test_a_home_relative_model_path_is_expanded(monkeypatch):
+    """The config checks accept "~/models/x"; the rules get the same path, expanded."""
+    monkeypatch.setenv("HOME", "/home/researcher")
+    config = load("config")
+    entry = config["models"]["demo-dense"]
+    entry.pop("build")
+    entry["path"] = "~/models/dense"
+    config["models"]["demo-moe"]["gguf"] = {"file": "~/gguf/moe.gguf"}
+    config["models"]["demo-moe"].pop("build")
+    study = Study.from_config(config, base_dir=REPO)
+    assert study.models["demo-dense"].path == "/home/researcher/models/dense"
+    assert study.gguf_file("demo-moe") == ["/home/researcher/gguf/moe.gguf"]

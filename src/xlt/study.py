@@ -16,6 +16,8 @@ Nothing here imports torch, pandas or scipy: the workflow builds a `Study` on ev
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -153,6 +155,14 @@ def find_cells(root: str | Path) -> list[Cell]:
     return sorted(found)
 
 
+def _expand_file(gguf: Mapping[str, Any]) -> dict[str, Any]:
+    """A gguf entry with "~" in a local `file` expanded (a file inside a package is relative)."""
+    gguf = dict(gguf)
+    if "file" in gguf and "package" not in gguf:
+        gguf["file"] = os.path.expanduser(gguf["file"])
+    return gguf
+
+
 @dataclass(frozen=True)
 class ModelSettings:
     """One model of the study, with every default applied.
@@ -202,8 +212,9 @@ class ModelSettings:
             chat=bool(entry["chat"]),
             hub_id=entry.get("hub_id"),
             revision=entry.get("revision"),
-            path=entry.get("path"),
-            gguf=dict(entry["gguf"]) if "gguf" in entry else None,
+            # "~" is the user's home, as in the config checks (Snakemake would not expand it).
+            path=os.path.expanduser(entry["path"]) if "path" in entry else None,
+            gguf=_expand_file(entry["gguf"]) if "gguf" in entry else None,
             build=dict(entry["build"]) if "build" in entry else None,
             size_b=entry.get("size_b"),
             active_b=entry.get("active_b"),
@@ -306,6 +317,7 @@ class Study:
     seeds: tuple[int, ...]
     promptings: tuple[str, ...]
     analysis: AnalysisSettings
+    model_names: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], base_dir: str | Path = ".") -> Study:
@@ -314,14 +326,19 @@ class Study:
         `base_dir` is where relative paths of the config (templates_file) are resolved.
         """
         # An analysis-only config (`analysis.predictions_dir`) needs `sources` and nothing
-        # else: no models, languages or seeds to run.
+        # else: no models, languages or seeds to run; its `models:` may be bare names that
+        # filter the tree (`model_names`).
+        entries = config.get("models") or {}
+        external = bool((config.get("analysis") or {}).get("predictions_dir"))
         return cls(
             config=config,
             base_dir=Path(base_dir),
             models={
                 name: ModelSettings.from_config(name, entry, config)
-                for name, entry in config.get("models", {}).items()
+                for name, entry in entries.items()
+                if not external or (entry and any(origin in entry for origin in ORIGINS))
             },
+            model_names=tuple(entries),
             languages=tuple(config.get("languages", ())),
             sources={name: tuple(langs) for name, langs in config["sources"].items()},
             seeds=tuple(int(seed) for seed in config.get("seeds", ())),
@@ -410,15 +427,15 @@ class Study:
                 "directory for the analysis of a tree made elsewhere (default results/external)."
             )
         found = find_cells(root)
-        if self.models:
-            found = [cell for cell in found if cell.model in self.models]
+        if self.model_names:
+            found = [cell for cell in found if cell.model in self.model_names]
         if self.languages:
             found = [cell for cell in found if cell.lang in self.languages]
         if not found:
             raise GridError(
                 f"analysis.predictions_dir: no <model>/<weights>/<prompting>/<lang>.jsonl files "
                 f"under {root}"
-                + (" for the models and languages the config lists." if self.models else ".")
+                + (" for the models and languages the config lists." if self.model_names else ".")
             )
         from xlt.languages import check_codes
 
@@ -483,7 +500,9 @@ class Study:
 
     def gguf_params(self, model: str) -> dict[str, Any]:
         """The convert rule's params: the config entry and, for a package, the version installed
-        now, so upgrading the package reconverts the model."""
+        now, so upgrading the package reconverts the model. A package uninstalled after the
+        conversion keeps the version the conversion recorded: removing the source of a model
+        already converted must not plan a conversion that cannot run."""
         from importlib import metadata
 
         gguf = dict(self.models[model].gguf or {})
@@ -491,8 +510,18 @@ class Study:
             try:
                 gguf["installed_version"] = metadata.version(gguf["package"])
             except metadata.PackageNotFoundError:
-                gguf["installed_version"] = None
+                gguf["installed_version"] = self._converted_version(model)
         return gguf
+
+    def _converted_version(self, model: str) -> str | None:
+        """The package version recorded by the conversion of `model`, if it was converted."""
+        from xlt.provenance import sidecar_path
+
+        sidecar = sidecar_path(MODEL_MARKER.format(model=model))
+        try:
+            return json.loads(sidecar.read_text(encoding="utf-8"))["params"]["installed_version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def adapter(self, model: str, weights: str) -> list[str]:
         """The adapter directory of fine-tuned weights as a rule input; none for `base`."""
