@@ -283,7 +283,7 @@ def contrast_section(frame: pd.DataFrame, alpha: float) -> list[str]:
     did = frame[frame["method"] == "did"]
     pooled = _rows(frame, "pooled", "did")
     if pooled.empty or not _finite(pooled.iloc[0], "n_items"):
-        note = frame.iloc[0]["note"]
+        note = (pooled if not pooled.empty else frame).iloc[0]["note"]
         return [*lines, f"Not tested: {str(note).removeprefix('not tested: ')}.", ""]
     row = pooled.iloc[0]
     lines += [_setup_sentence(row), ""]
@@ -355,7 +355,8 @@ def correlation_lines(ft_vs_cot: pd.DataFrame) -> list[str]:
         return [*lines, f"Not measured in this run: {why}.", ""]
     lines += [
         "Question: across these cells (or models), is the fine-tuning gain larger where the "
-        "CoT gain is? (cells and models as the units, languages fixed)",
+        "CoT gain is? (cells and models as the units, languages fixed; the cell-level "
+        "p-values treat cells as independent, though cells share models and languages)",
         "",
     ]
     for row in ft_vs_cot.itertuples(index=False):

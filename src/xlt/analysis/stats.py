@@ -8,7 +8,6 @@ bootstrap draw picks the same ids everywhere, which keeps the correlation betwee
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 import zlib
@@ -87,46 +86,6 @@ def sign_flip_p(diff: np.ndarray, n_perm: int, rng: np.random.Generator) -> floa
     return float((1 + np.sum(draws >= observed - 1e-12)) / (n_perm + 1))
 
 
-@dataclass(frozen=True)
-class Labellings:
-    """Semitic/control labellings of the languages for a permutation test.
-
-    `masks[k]` is one labelling (True = Semitic); row 0 is the observed one. `exact` says
-    whether every distinct labelling is listed (then p-values are exact).
-    """
-
-    masks: np.ndarray
-    exact: bool
-
-    @property
-    def smallest_p(self) -> float:
-        """The smallest two-sided p-value these labellings can give.
-
-        With as many Semitic as control languages every labelling has a mirror (the groups
-        swapped) with the same |DiD|, so an exact test cannot go below 2 / (number of them).
-        """
-        n, k = self.masks.shape[1], int(self.masks[0].sum())
-        mirrored = self.exact and 2 * k == n
-        return (2.0 if mirrored else 1.0) / len(self.masks)
-
-
-def labellings(semitic: Sequence[bool], n_perm: int, rng: np.random.Generator) -> Labellings:
-    """All labellings with the same number of Semitic languages if there are at most `n_perm`,
-    otherwise the observed one and `n_perm` random shuffles."""
-    observed = np.asarray(semitic, dtype=bool)
-    n, k = observed.size, int(observed.sum())
-    if math.comb(n, k) <= n_perm:
-        masks = [observed]
-        for chosen in itertools.combinations(range(n), k):
-            mask = np.zeros(n, dtype=bool)
-            mask[list(chosen)] = True
-            if not np.array_equal(mask, observed):
-                masks.append(mask)
-        return Labellings(np.array(masks), exact=True)
-    shuffled = np.array([rng.permutation(observed) for _ in range(n_perm)])
-    return Labellings(np.vstack([observed[None, :], shuffled]), exact=False)
-
-
 def did_from_deltas(deltas: np.ndarray, semitic: np.ndarray) -> np.ndarray:
     """Difference in differences from per-language deltas.
 
@@ -152,7 +111,13 @@ def did_from_deltas(deltas: np.ndarray, semitic: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DiD:
-    """A difference-in-differences estimate with its item-bootstrap interval and permutation p."""
+    """A difference-in-differences estimate with its item-bootstrap interval and p.
+
+    `p_value` is the item bootstrap's own two-sided p (items random, languages fixed): twice
+    the smaller share of resampled DiDs on either side of 0, counting the observed one;
+    `smallest_p` = 2 / (n_boot + 1) is the least it can be. It agrees with the percentile
+    interval. Language-level questions are answered by `xlt.analysis.language_level`.
+    """
 
     estimate: float
     mean_semitic: float
@@ -160,31 +125,21 @@ class DiD:
     ci_low: float
     ci_high: float
     p_value: float
-    n_labellings: int
-    exact: bool
     smallest_p: float
-    # The item bootstrap's own two-sided p (items random, languages fixed): twice the smaller
-    # share of resampled DiDs on either side of 0, counting the observed one; at least
-    # 2 / (n_boot + 1). It agrees with the percentile interval, not with the permutation p.
-    bootstrap_p: float = math.nan
-    bootstrap_smallest_p: float = math.nan
 
 
 def did_test(
     diffs: np.ndarray,
     semitic: Sequence[bool],
     n_boot: int,
-    n_perm: int,
     rng: np.random.Generator,
     level: float = 0.95,
 ) -> DiD:
-    """The central test on item-level differences `diffs` (models × languages × items).
+    """The conditional test on item-level differences `diffs` (models × languages × items).
 
     `diffs[m, l, i]` is treated minus reference correctness of item i (seed-averaged), NaN
-    where a model lacks a language. The interval resamples question ids, the same ids in every
-    language and model; the p-value shuffles the Semitic/control labels across languages (the
-    same shuffle for every model) and compares |DiD| with the observed one (none if n_perm is
-    0); `bootstrap_p` is the item bootstrap's own p, which treats the languages as fixed.
+    where a model lacks a language. The interval and p resample question ids, the same ids in
+    every language and model, and hold the languages fixed.
     """
     diffs = np.asarray(diffs, dtype=float)
     mask = np.asarray(semitic, dtype=bool)
@@ -205,27 +160,7 @@ def did_test(
     boot = boot[~np.isnan(boot)]
     tail = 1 + min(int((boot <= 0).sum()), int((boot >= 0).sum()))
     boot_p = min(1.0, 2.0 * tail / (boot.size + 1))
-    # n_perm = 0: no permutation p (the language-level tests of xlt.analysis.language_level
-    # answer that question, studentised).
-    p, n_labels, exact, floor = math.nan, 0, False, math.nan
-    if n_perm > 0:
-        labels = labellings(mask, n_perm, rng)
-        null = did_from_deltas(deltas, labels.masks)
-        p = float(np.mean(np.abs(null) >= abs(estimate) - 1e-12))
-        n_labels, exact, floor = len(labels.masks), labels.exact, labels.smallest_p
-    return DiD(
-        estimate,
-        mean_sem,
-        mean_ctl,
-        low,
-        high,
-        p,
-        n_labels,
-        exact,
-        floor,
-        boot_p,
-        min(1.0, 2.0 / (boot.size + 1)),
-    )
+    return DiD(estimate, mean_sem, mean_ctl, low, high, boot_p, min(1.0, 2.0 / (boot.size + 1)))
 
 
 @dataclass(frozen=True)

@@ -381,16 +381,16 @@ def _did_row(
         return {**row, "note": why}
     key = contrast.reference_source or ""
     rng = rng_for(settings.seed, "did", contrast.name, contrast.source, key, scale, level, name)
-    result = did_test(unit.diffs, unit.semitic, settings.n_bootstrap, 0, rng, settings.ci_level)
+    result = did_test(unit.diffs, unit.semitic, settings.n_bootstrap, rng, settings.ci_level)
     row.update(
         estimate=result.estimate,
         ci_low=result.ci_low,
         ci_high=result.ci_high,
-        p_value=result.bootstrap_p,
+        p_value=result.p_value,
         test=f"bootstrap over question ids ({settings.n_bootstrap} resamples, the same ids in "
         "every language and model): percentile interval and two-sided bootstrap p; items "
         "random, languages fixed",
-        smallest_p=result.bootstrap_smallest_p,
+        smallest_p=result.smallest_p,
         mean_delta_semitic=result.mean_semitic,
         mean_delta_control=result.mean_control,
         note=CONDITIONAL_NOTE,
