@@ -89,6 +89,11 @@ def explain_rebuild(planned: PlannedTraining) -> str | None:
         what = "it has no provenance sidecar"
     elif changes:
         what = "; ".join(changes[:4]) + ("; ..." if len(changes) > 4 else "")
+    elif "code has changed" in planned.reason.lower():
+        # An upgrade or an edit of the training script: the settings and data are the same.
+        what = (
+            "the finetune rule's code changed since it was trained; its settings and data did not"
+        )
     else:
         what = (
             "what it was trained from would be made again first; Snakemake says: "

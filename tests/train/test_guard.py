@@ -1,0 +1,48 @@
+"""What the adapter guard says when a plan would retrain a finished adapter."""
+
+import json
+
+import pytest
+
+from xlt.io import sha256_path
+from xlt.train.guard import AdapterRebuildError, PlannedTraining, explain_rebuild, refuse_rebuilds
+
+
+@pytest.fixture
+def finished(tmp_path):
+    """A finished adapter with its sidecar: trained with r = 8 on one train file."""
+    adapter = tmp_path / "ft-arabic-s0"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"id": "1"}\n', encoding="utf-8")
+    record = {
+        "params": {"lora": {"r": 8}},
+        "inputs": {"train": [{"path": str(train), "sha256": sha256_path(train)}]},
+    }
+    (tmp_path / "ft-arabic-s0.prov.json").write_text(json.dumps(record), encoding="utf-8")
+    return adapter, train
+
+
+def test_a_changed_setting_is_named(finished):
+    adapter, train = finished
+    plan = PlannedTraining(str(adapter), {"lora": {"r": 16}}, {"train": [str(train)]})
+    assert "(lora.r: 8 → 16)" in explain_rebuild(plan)
+
+
+def test_a_code_change_says_the_settings_and_data_are_the_same(finished):
+    adapter, train = finished
+    plan = PlannedTraining(
+        str(adapter), {"lora": {"r": 8}}, {"train": [str(train)]}, "Code has changed since last"
+    )
+    message = explain_rebuild(plan)
+    assert "the finetune rule's code changed since it was trained" in message
+    assert f"snakemake --touch {adapter}" in message
+    with pytest.raises(AdapterRebuildError, match="finished adapter"):
+        refuse_rebuilds([plan])
+
+
+def test_no_finished_adapter_nothing_to_refuse(tmp_path):
+    plan = PlannedTraining(str(tmp_path / "new"), {}, {})
+    assert explain_rebuild(plan) is None
+    refuse_rebuilds([plan])
