@@ -39,17 +39,20 @@ onstart:
     with config_errors_exit():
         planned = list(workflow.dag.needrun_jobs())
         check_data_files(job.input.raw for job in planned if job.rule.name == "check_data")
-        refuse_rebuilds(
-            PlannedTraining(
-                adapter=job.output.adapter,
-                params=dict(job.params.settings),
-                inputs={"model": job.input.model, "train": list(job.input.train)},
-                reason=str(workflow.dag.reason(job)),
+        # `--touch` deletes nothing: it is how a user accepts a finished adapter as it is.
+        if not workflow.touch:
+            refuse_rebuilds(
+                PlannedTraining(
+                    adapter=job.output.adapter,
+                    params=dict(job.params.settings),
+                    inputs={"model": job.input.model, "train": list(job.input.train)},
+                    reason=str(workflow.dag.reason(job)),
+                )
+                for job in planned
+                if job.rule.name == "finetune"
             )
-            for job in planned
-            if job.rule.name == "finetune"
-        )
 
 
 onsuccess:
-    print(run_summary(STUDY, STUDY.analysis_root), file=sys.stderr)
+    if not workflow.touch:
+        print(run_summary(STUDY, STUDY.analysis_root), file=sys.stderr)

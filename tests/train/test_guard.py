@@ -46,3 +46,11 @@ def test_no_finished_adapter_nothing_to_refuse(tmp_path):
     plan = PlannedTraining(str(tmp_path / "new"), {}, {})
     assert explain_rebuild(plan) is None
     refuse_rebuilds([plan])
+
+
+def test_a_code_change_can_be_kept_without_retraining_or_reevaluating(finished):
+    adapter, train = finished
+    plan = PlannedTraining(
+        str(adapter), {"lora": {"r": 8}}, {"train": [str(train)]}, "Code has changed since last"
+    )
+    assert "`--rerun-triggers mtime params input`" in explain_rebuild(plan)

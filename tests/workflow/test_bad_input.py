@@ -209,9 +209,10 @@ CASES = {
         "xlt: error: results/adapters/demo-dense/ft-arabic-s0 is a finished adapter and this run "
         "would retrain it, replacing it (lora.r: 8 → 16). Finished adapters are never replaced: "
         "to keep it, restore the settings, or run `snakemake --touch "
-        "results/adapters/demo-dense/ft-arabic-s0` if the change should not retrain it; to "
-        "train anew, move it aside first (mv results/adapters/demo-dense/ft-arabic-s0 "
-        "results/adapters/demo-dense/ft-arabic-s0.old; mv "
+        "results/adapters/demo-dense/ft-arabic-s0` (with this run's --configfile; the cells "
+        "evaluated with it then rerun, as it is newer than their predictions) if the change "
+        "should not retrain it; to train anew, move it aside first (mv "
+        "results/adapters/demo-dense/ft-arabic-s0 results/adapters/demo-dense/ft-arabic-s0.old; mv "
         "results/adapters/demo-dense/ft-arabic-s0.prov.json "
         "results/adapters/demo-dense/ft-arabic-s0.old.prov.json). (1 other finished "
         "adapter(s) likewise.)",

@@ -85,25 +85,35 @@ def explain_rebuild(planned: PlannedTraining) -> str | None:
         record = {}
     changes = changed_settings(record.get("params", {}), planned.params) if record else []
     changes += changed_inputs(record.get("inputs", {}), planned.inputs) if record else []
+    touch = (
+        f"`snakemake --touch {adapter}` (with this run's --configfile; the cells evaluated "
+        "with it then rerun, as it is newer than their predictions)"
+    )
     if not record:
         what = "it has no provenance sidecar"
+        keep = f"run {touch}"
     elif changes:
         what = "; ".join(changes[:4]) + ("; ..." if len(changes) > 4 else "")
+        keep = f"restore the settings, or run {touch} if the change should not retrain it"
     elif "code has changed" in planned.reason.lower():
         # An upgrade or an edit of the training script: the settings and data are the same.
         what = (
             "the finetune rule's code changed since it was trained; its settings and data did not"
+        )
+        keep = (
+            "run with `--rerun-triggers mtime params input` (code changes then rerun nothing), "
+            f"or {touch}"
         )
     else:
         what = (
             "what it was trained from would be made again first; Snakemake says: "
             f"{planned.reason or 'rerun'}"
         )
+        keep = f"find what changed upstream and restore it, or run {touch}"
     return (
         f"{adapter} is a finished adapter and this run would retrain it, replacing it ({what}). "
-        f"Finished adapters are never replaced: to keep it, restore the settings, or run "
-        f"`snakemake --touch {adapter}` if the change should not retrain it; to train anew, "
-        f"move it aside first (mv {adapter} {adapter}.old; mv {adapter}.prov.json "
+        f"Finished adapters are never replaced: to keep it, {keep}; to train anew, move it "
+        f"aside first (mv {adapter} {adapter}.old; mv {adapter}.prov.json "
         f"{adapter}.old.prov.json)."
     )
 
