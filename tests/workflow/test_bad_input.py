@@ -276,3 +276,22 @@ def test_a_predictions_file_edited_by_hand_stops_the_analysis_and_the_audit(demo
     )
     assert audit.returncode == 1
     assert f"invalid   {cell}: item {dropped}" in audit.stdout
+
+
+def test_touch_keeps_a_finished_adapter_the_guard_stopped(demo_run, tmp_path):
+    """The guard's own remedy: `snakemake --touch <adapter>` passes it, replaces nothing, and
+    the next run plans no training (only the cells evaluated with the touched adapter)."""
+    workdir = tmp_path / "run"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    edit_config(lambda c: c["finetune"]["lora"].update(r=16))(workdir)
+    adapters = [
+        "results/adapters/demo-dense/ft-arabic-s0",
+        "results/adapters/demo-moe/ft-arabic-s0",
+    ]
+    before = {a: sha256_path(workdir / a) for a in adapters}
+    touched = snakemake(workdir, *adapters, "--touch", "--cores", "1", check=False)
+    assert touched.returncode == 0, (touched.stdout + touched.stderr)[-3000:]
+    assert {a: sha256_path(workdir / a) for a in adapters} == before
+    plan = snakemake(workdir, "-n", check=False)
+    assert plan.returncode == 0
+    assert "finetune" not in plan.stdout + plan.stderr
