@@ -508,7 +508,7 @@ def _model_rows(
                 "term": term.term,
                 "units": "log-odds",
                 "question": conditional_question(
-                    contrast, f"item-level mixed model in log-odds, {term.formula}"
+                    contrast, "item-level mixed model in log-odds (formula: see `formula`)"
                 ),
                 "test": "BinomialBayesMixedGLM: VB variances, conditional mode + Laplace sd "
                 "(languages enter only as Semitic vs control, so a language's own gain counts "
