@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     AutoModelForCausalLM,
     PreTrainedTokenizerFast,
@@ -62,12 +61,12 @@ from xlt.models.demo import (
     BOS,
     EOS,
     PAD,
-    SPECIAL_TOKENS,
     DemoModelSpec,
     build_demo_model,
     corpus_rows,
     corpus_texts,
     model_config,
+    train_bpe,
 )
 from xlt.models.loading import load_model, load_tokenizer, local_model_ref
 from xlt.prompts import PromptTemplate, answer_continuation, load_templates
@@ -137,12 +136,15 @@ class StopWhenComplete(StoppingCriteria):
 
 
 @torch.inference_mode()
-def reference_answers(model, tokenizer, contexts, stop: AnswerStop, max_new_tokens: int):
-    """Direct answers by `transformers.generate`, one unpadded prompt at a time, stopped and
-    cut by the same rule: (texts as predictions store them, generated token counts)."""
+def reference_answers(
+    model, tokenizer, contexts, stop: AnswerStop | None, max_new_tokens: int
+) -> tuple[list[str], list[int]]:
+    """Answers by `transformers.generate`, greedy, one unpadded prompt at a time (EOS not kept),
+    stopped and cut by `stop` when given: (texts as predictions store them, token counts)."""
     texts, counts = [], []
     for context in contexts:
         ids = torch.tensor([list(context)])
+        criteria = [StopWhenComplete(tokenizer, ids.shape[1], stop)] if stop else []
         out = model.generate(
             input_ids=ids,
             attention_mask=torch.ones_like(ids),
@@ -150,14 +152,13 @@ def reference_answers(model, tokenizer, contexts, stop: AnswerStop, max_new_toke
             do_sample=False,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            stopping_criteria=StoppingCriteriaList(
-                [StopWhenComplete(tokenizer, ids.shape[1], stop)]
-            ),
+            stopping_criteria=StoppingCriteriaList(criteria),
         )
         new = out[0, ids.shape[1] :].tolist()
         if tokenizer.eos_token_id in new:
             new = new[: new.index(tokenizer.eos_token_id)]
-        texts.append(stop.cut(tokenizer.decode(new, skip_special_tokens=True)))
+        text = tokenizer.decode(new, skip_special_tokens=True)
+        texts.append(stop.cut(text) if stop else text)
         counts.append(len(new))
     return texts, counts
 
@@ -203,18 +204,8 @@ def build_multi_token_model(spec: DemoModelSpec, out: Path, vocab_size: int = 60
     """A random Llama with a byte-level BPE of `vocab_size` entries trained on the demo corpus
     alone, so " 1".." 4" are not single tokens."""
     texts = corpus_texts(corpus_rows(sorted(DEMO.glob("*.jsonl"))))
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(texts, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
+        tokenizer_object=train_bpe(texts, vocab_size),
         bos_token=BOS,
         eos_token=EOS,
         pad_token=PAD,

@@ -30,9 +30,11 @@ from pathlib import Path
 
 import torch
 import yaml
+from bench_eval import reference_answers  # the same reference the demo benchmark uses
 
+from xlt.evaluate.cell import plain_contexts
 from xlt.evaluate.generate import generate
-from xlt.evaluate.scoring import bos_prefix, encode, score_options
+from xlt.evaluate.scoring import score_options
 from xlt.io import read_jsonl
 from xlt.prompts import answer_continuation, build_prompt, load_templates
 
@@ -80,37 +82,14 @@ def against_reference(model, tokenizer, prompts, conts, bos, ours, theirs, n: in
     )
 
 
-def reference_generate(model, tokenizer, contexts, max_new_tokens: int) -> list[list[int]]:
-    """`transformers.generate`, greedy, one unpadded context at a time; EOS not kept."""
-    results = []
-    for context in contexts:
-        ids = torch.tensor([context])
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
-        new = out[0, len(context) :].tolist()
-        if tokenizer.eos_token_id in new:
-            new = new[: new.index(tokenizer.eos_token_id)]
-        results.append(new)
-    return results
-
-
 def generation_parity(model, tokenizer, rows, template, chat: bool, max_new_tokens: int) -> str:
     """How many of xlt's greedy continuations equal `transformers.generate`'s, token for token."""
     prompts = [build_prompt(r, template, tokenizer, chat) for r in rows]
-    prefix = [] if chat else bos_prefix(tokenizer)
-    contexts = [[*prefix, *encode(tokenizer, p if chat else p.rstrip())] for p in prompts]
+    contexts = plain_contexts(tokenizer, prompts, chat)
     ours = generate(model, tokenizer, contexts, max_new_tokens, batch_size=8)
-    theirs = reference_generate(model, tokenizer, contexts, max_new_tokens)
-    same = sum(
-        g.text == tokenizer.decode(t, skip_special_tokens=True) and g.n_tokens == len(t)
-        for g, t in zip(ours, theirs, strict=True)
-    )
+    texts, counts = reference_answers(model, tokenizer, contexts, None, max_new_tokens)
+    theirs = zip(texts, counts, strict=True)
+    same = sum((g.text, g.n_tokens) == pair for g, pair in zip(ours, theirs, strict=True))
     return (
         f"  generation (cot prompts, {max_new_tokens} new tokens, batch 8): {same}/{len(rows)} "
         "continuations token-for-token equal to transformers.generate"

@@ -127,7 +127,9 @@ def predict_direct(
         logprobs = backend.score(requests, len(rows), len(template.labels)).tolist()
         if settings.generate:
             generations = backend.generate(
-                _plain_contexts(tokenizer, prompts, settings), settings.max_new_tokens, stop=stop
+                plain_contexts(tokenizer, prompts, settings.chat),
+                settings.max_new_tokens,
+                stop=stop,
             )
     texts = [stop.cut(g.text) for g in generations] if generations else [None] * len(rows)
     return [
@@ -136,12 +138,11 @@ def predict_direct(
     ]
 
 
-def _plain_contexts(
-    tokenizer: Any, prompts: Sequence[str], settings: EvalSettings
-) -> list[list[int]]:
-    """Token ids of each prompt as the model reads it before answering."""
-    prefix = [] if settings.chat else bos_prefix(tokenizer)
-    texts = prompts if settings.chat else [p.rstrip() for p in prompts]
+def plain_contexts(tokenizer: Any, prompts: Sequence[str], chat: bool) -> list[list[int]]:
+    """Token ids of each prompt as the model reads it before answering (BOS first and trailing
+    space stripped for plain prompts; a chat prompt as its template wrote it)."""
+    prefix = [] if chat else bos_prefix(tokenizer)
+    texts = prompts if chat else [p.rstrip() for p in prompts]
     return [[*prefix, *encode(tokenizer, text)] for text in texts]
 
 
@@ -152,7 +153,7 @@ def predict_cot(
     template = settings.template
     prompts = [build_prompt(r, template, tokenizer, settings.chat) for r in rows]
     generations = backend.generate(
-        _plain_contexts(tokenizer, prompts, settings), settings.max_new_tokens
+        plain_contexts(tokenizer, prompts, settings.chat), settings.max_new_tokens
     )
     scored_contexts = [
         p + g.text + template.answer_cue for p, g in zip(prompts, generations, strict=True)

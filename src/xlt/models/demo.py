@@ -90,8 +90,9 @@ def label_tokens_single(tokenizer: PreTrainedTokenizerFast) -> dict[str, bool]:
     return {label: len(tokenizer.encode(label)) == 1 for label in labels}
 
 
-def _train_bpe(texts: Sequence[str], vocab_size: int, label_count: int) -> Tokenizer:
-    """Byte-level BPE trained on the texts plus the spaced answer labels `label_count` times."""
+def train_bpe(texts: Sequence[str], vocab_size: int, label_count: int = 0) -> Tokenizer:
+    """Byte-level BPE with the chat special tokens, trained on the texts plus the spaced answer
+    labels `label_count` times (0: the texts alone)."""
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
@@ -102,7 +103,8 @@ def _train_bpe(texts: Sequence[str], vocab_size: int, label_count: int) -> Token
         show_progress=False,
     )
     labels = "".join(f" {label}" for label in LABEL_TOKENS)
-    backend.train_from_iterator([*texts, labels * label_count], trainer=trainer)
+    extra = [labels * label_count] if label_count else []
+    backend.train_from_iterator([*texts, *extra], trainer=trainer)
     return backend
 
 
@@ -126,11 +128,11 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFas
         add_eos_token=False,
         clean_up_tokenization_spaces=False,
     )
-    tokenizer = wrap(tokenizer_object=_train_bpe(texts, vocab_size, len(texts) + 1000))
+    tokenizer = wrap(tokenizer_object=train_bpe(texts, vocab_size, len(texts) + 1000))
     if not all(label_tokens_single(tokenizer).values()):
         byte_counts = Counter(b"".join(text.encode("utf-8") for text in texts))
         top = max(byte_counts.values(), default=0)
-        tokenizer = wrap(tokenizer_object=_train_bpe(texts, vocab_size, top + 1))
+        tokenizer = wrap(tokenizer_object=train_bpe(texts, vocab_size, top + 1))
     return tokenizer
 
 
