@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from xlt.analysis.cells import ItemIndex, adapters_by_source, language_columns
-from xlt.analysis.language_level import item_contrasts, language_level_test
+from xlt.analysis.language_level import item_contrasts
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.stats import paired_bootstrap_interval, rng_for
 from xlt.analysis.transfer import (
@@ -133,13 +133,7 @@ def _interaction_row(
         return {**row, "note": "not tested: needs Semitic and control targets under both sources"}
     rng = rng_for(settings.seed, "matrix", "interaction", a, b, scale)
     try:
-        result = language_level_test(
-            unit.diffs,
-            unit.semitic,
-            level=settings.ci_level,
-            n_perm=settings.n_permutations,
-            rng=rng,
-        )
+        result = unit.language_test(settings, rng)
     except ValueError as exc:
         return {**row, "note": f"not tested: {exc}"}
     return {

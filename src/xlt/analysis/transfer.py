@@ -30,7 +30,7 @@ import pandas as pd
 
 from xlt.analysis.bands import model_bands
 from xlt.analysis.cells import ItemIndex, adapters_by_source
-from xlt.analysis.language_level import language_level_test
+from xlt.analysis.language_level import LanguageLevel, language_level_test
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.stats import did_test, mixed_transfer, ols_transfer, rng_for
 from xlt.languages import language
@@ -127,6 +127,17 @@ class Unit:
     cells: pd.DataFrame
     files: list[str]
     lang_files: dict[str, list[str]] = field(default_factory=dict)
+
+    def language_test(self, settings: AnalysisSettings, rng: np.random.Generator) -> LanguageLevel:
+        """The language-level tests of this unit (meta-regression and randomization) at the
+        analysis' interval level and number of relabellings."""
+        return language_level_test(
+            self.diffs,
+            self.semitic,
+            level=settings.ci_level,
+            n_perm=settings.n_permutations,
+            rng=rng,
+        )
 
     def items(self, index: ItemIndex, contrast: Contrast, scale: str) -> pd.DataFrame:
         """Long item table for the mixed model: correct, treated, semitic, item, model, lang."""
@@ -417,13 +428,7 @@ def _language_rows(
     key = contrast.reference_source or ""
     rng = rng_for(settings.seed, "language", contrast.name, contrast.source, key, scale, name)
     try:
-        result = language_level_test(
-            unit.diffs,
-            unit.semitic,
-            level=settings.ci_level,
-            n_perm=settings.n_permutations,
-            rng=rng,
-        )
+        result = unit.language_test(settings, rng)
     except ValueError as exc:
         return [
             {**common, "method": method, "note": f"not tested: {exc}"}
