@@ -100,22 +100,29 @@ def test_items_longer_than_max_length_name_the_key_to_raise(tiny_model_ref, trai
     assert training_examples(*args, max_length=None, model="m")
 
 
-def test_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model_ref, train_setup):
+def train_tiny(model_ref, train_setup, name: str, seed: int = 0, keep_checkpoints=False, **train):
+    """LoRA on the tiny model's Arabic train files into `<root>/<name>`: float32, activation
+    checkpointing off unless `train` turns it on. Returns (summary, adapter directory)."""
     root, files = train_setup
-    out = root / "adapter"
+    out = root / name
+    settings = TrainSettings(**{"dtype": "float32", "gradient_checkpointing": False, **train})
     summary = finetune(
-        tiny_model_ref,
+        model_ref,
         files,
         root / "split.json",
         out,
         TEMPLATE,
         chat=False,
         lora=LoraSettings(),
-        train=TrainSettings(
-            epochs=3, learning_rate=5e-3, dtype="float32", gradient_checkpointing=False
-        ),
-        seed=0,
+        train=settings,
+        seed=seed,
+        keep_checkpoints=keep_checkpoints,
     )
+    return summary, out
+
+
+def test_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model_ref, train_setup):
+    summary, out = train_tiny(tiny_model_ref, train_setup, "adapter", epochs=3, learning_rate=5e-3)
     assert summary["last_loss"] < summary["first_loss"]
     assert (out / "adapter_model.safetensors").exists()
     ref = ModelRef.load(tiny_model_ref)
@@ -129,21 +136,13 @@ def test_checkpoints_outlive_the_adapter_until_it_is_recorded(tiny_model_ref, tr
     recording loses its output (Snakemake removes it), and the rerun resumes from them."""
     from xlt.train.lora import remove_checkpoints
 
-    root, files = train_setup
-    out = root / "adapter-recorded-later"
-    finetune(
+    _, out = train_tiny(
         tiny_model_ref,
-        files,
-        root / "split.json",
-        out,
-        TEMPLATE,
-        chat=False,
-        lora=LoraSettings(),
-        train=TrainSettings(
-            max_steps=2, checkpoint_every=1, dtype="float32", gradient_checkpointing=False
-        ),
-        seed=0,
+        train_setup,
+        "adapter-recorded-later",
         keep_checkpoints=True,
+        max_steps=2,
+        checkpoint_every=1,
     )
     assert (out / "adapter_model.safetensors").exists()
     assert sorted(p.name for p in checkpoint_root(out).glob("step-*"))
@@ -171,19 +170,7 @@ def test_a_finished_adapter_is_never_overwritten(tiny_model_ref, train_setup):
 
 
 def test_an_adapter_refuses_another_base_model(tiny_model_ref, train_setup):
-    root, files = train_setup
-    out = root / "adapter-mismatch"
-    finetune(
-        tiny_model_ref,
-        files,
-        root / "split.json",
-        out,
-        TEMPLATE,
-        chat=False,
-        lora=LoraSettings(),
-        train=TrainSettings(max_steps=1, dtype="float32", gradient_checkpointing=False),
-        seed=0,
-    )
+    _, out = train_tiny(tiny_model_ref, train_setup, "adapter-mismatch", max_steps=1)
     ref = ModelRef.load(tiny_model_ref)
     other = ModelRef(name="other", load_from="/elsewhere/model", source="local")
     with pytest.raises(AdapterMismatchError, match="other"):
@@ -192,21 +179,16 @@ def test_an_adapter_refuses_another_base_model(tiny_model_ref, train_setup):
 
 
 def test_same_seed_same_adapter_other_seed_differs(tiny_model_ref, train_setup):
-    root, files = train_setup
     weights = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        out = root / f"seed-{name}"
-        finetune(
+        # gradient checkpointing on: recomputation must not cost determinism
+        _, out = train_tiny(
             tiny_model_ref,
-            files,
-            root / "split.json",
-            out,
-            TEMPLATE,
-            chat=False,
-            lora=LoraSettings(),
-            # gradient checkpointing on: recomputation must not cost determinism
-            train=TrainSettings(max_steps=4, dtype="float32", gradient_checkpointing=True),
+            train_setup,
+            f"seed-{name}",
             seed=seed,
+            max_steps=4,
+            gradient_checkpointing=True,
         )
         weights[name] = load_file(out / "adapter_model.safetensors")
     assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])
