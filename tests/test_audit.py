@@ -94,6 +94,15 @@ def test_impossible_values_and_other_gold_are_invalid(tree):
     assert f"{tree.tests['heb_Hebr']} says {record['gold']}" in line
 
 
+def test_a_predictions_file_that_is_not_utf8_is_invalid_not_a_crash(tree):
+    path = tree.predictions[("base", "heb_Hebr")]
+    data = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([data[0], b"\xe9" + data[1], *data[2:]]))
+    invalid = problems("invalid")
+    assert len(invalid) == 1
+    assert f"invalid   {path}: line 2: not UTF-8 (byte 0xe9 at column 1" in invalid[0]
+
+
 def test_changed_inputs_and_missing_files_are_reported(tree):
     tree.tests["heb_Hebr"].write_text(tree.tests["heb_Hebr"].read_text() + "\n")
     shutil.rmtree(tree.adapter)

@@ -21,6 +21,7 @@ that was moved or copied is still checked against itself.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -32,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from xlt.errors import DataError
-from xlt.io import read_json, sha256_path
+from xlt.io import parse_jsonl_lines, read_json, sha256_path
 from xlt.provenance import SUFFIX, recorded_path, sidecar_path
-from xlt.study import DATA, MODEL_DIR, PREDICTIONS, RAW_HUB_DATA, Cell, GridError
+from xlt.study import DATA, MODEL_DIR, PREDICTIONS, RAW_HUB_DATA, RESULTS, Cell, GridError
 
 SHOWN_FACTS = (
     "cell",
@@ -49,7 +50,6 @@ SHOWN_FACTS = (
     "started",
     "finished",
 )
-RESULTS = PREDICTIONS.split("/")[0]  # "results": the prefix of every path in xlt.study
 PREDICTIONS_DIR = PREDICTIONS.split("/{")[0].removeprefix(f"{RESULTS}/")
 # Outputs that no sidecar records, by design: hub downloads, the weights directory beside each
 # model marker, and the report that `snakemake --report results/report.html` writes.
@@ -495,19 +495,9 @@ class _Audit:
 
 
 def _parse_jsonl(path: str, data: bytes) -> tuple[list[int], list[dict[str, Any]]]:
-    lines, records = [], []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: not valid JSON ({exc.msg}).") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object.")
-        lines.append(number)
-        records.append(record)
-    return lines, records
+    """Line numbers and records of a predictions file already read (and hashed) as bytes."""
+    parsed = list(parse_jsonl_lines(path, io.BytesIO(data)))
+    return [number for number, _ in parsed], [record for _, record in parsed]
 
 
 def _detail(exc: Exception, path: str) -> str:

@@ -98,40 +98,46 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> None:
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for each non-blank line; a bad line raises DataError.
+    """Yield (line number, object) for each non-blank line; a bad line raises DataError."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"{path}: file not found.")
+    with path.open("rb") as fh:
+        yield from parse_jsonl_lines(path, fh)
+
+
+def parse_jsonl_lines(
+    path: str | Path, raw_lines: Iterable[bytes]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file read as bytes (`path`
+    only names it in errors); a bad line raises DataError.
 
     Bytes that are not UTF-8 are named by line and byte offset, since editors and `sed -n`
     find them there.
     """
-    path = Path(path)
-    if not path.exists():
-        raise MissingFileError(f"{path}: file not found.")
     offset = 0
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
-                    f"{exc.start + 1}, byte offset {offset + exc.start} in the file); save the "
-                    "file as UTF-8."
-                ) from None
-            offset += len(raw)
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                    "fix or remove that line."
-                ) from None
-            if not isinstance(obj, dict):
-                raise DataError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}."
-                )
-            yield lineno, obj
+    for lineno, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                f"{exc.start + 1}, byte offset {offset + exc.start} in the file); save the "
+                "file as UTF-8."
+            ) from None
+        offset += len(raw)
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}:{lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                "fix or remove that line."
+            ) from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}.")
+        yield lineno, obj
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
