@@ -176,16 +176,3 @@ def read_provenance(output: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no provenance sidecar for {output}; rebuild {output}.")
     return read_json(path)
-
-
-def verify(record: Mapping[str, Any]) -> list[str]:
-    """Paths in a sidecar whose current content no longer matches the recorded sha256."""
-    entries = [record["output"]]
-    for value in record.get("inputs", {}).values():
-        entries.extend(value if isinstance(value, list) else [value])
-    changed = []
-    for entry in entries:
-        path = resolve_recorded(entry["path"])
-        if not path.exists() or sha256_path(path) != entry["sha256"]:
-            changed.append(str(path))
-    return changed

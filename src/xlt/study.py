@@ -16,7 +16,6 @@ Nothing here imports torch, pandas or scipy: the workflow builds a `Study` on ev
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -515,11 +514,10 @@ class Study:
 
     def _converted_version(self, model: str) -> str | None:
         """The package version recorded by the conversion of `model`, if it was converted."""
-        from xlt.provenance import sidecar_path
+        from xlt.provenance import read_provenance
 
-        sidecar = sidecar_path(MODEL_MARKER.format(model=model))
         try:
-            return json.loads(sidecar.read_text(encoding="utf-8"))["params"]["installed_version"]
+            return read_provenance(MODEL_MARKER.format(model=model))["params"]["installed_version"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from xlt.analysis.metrics import wilson_interval
+from xlt.analysis.metrics import percent, wilson_interval
 from xlt.io import atomic_path
 
 SCALE_NAMES = {
@@ -168,11 +168,6 @@ def _annotate(ax: Any, grid: np.ndarray, significant: np.ndarray, limit: float) 
             fontsize=8,
             color="white" if abs(grid[i, j]) > 0.6 * limit else "black",
         )
-
-
-def percent(level: float) -> str:
-    """An interval level as a percentage, e.g. 0.95 -> "95%"."""
-    return f"{100 * level:g}%"
 
 
 def _label_groups(ax: Any, spans: Sequence[tuple[str, int, int]]) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from xlt.analysis.metrics import percent
+
 MINUS = "\u2212"
 SCALE_TITLES = {
     "loglik": "format-free accuracy (label log-likelihood)",
@@ -487,7 +489,7 @@ def _sections(transfer: pd.DataFrame) -> list[pd.DataFrame]:
 def level_percent(scores: pd.DataFrame) -> str:
     """The interval level of the tables, e.g. "95%" (read from scores.csv's ci_level)."""
     levels = scores["ci_level"].dropna().unique() if "ci_level" in scores else []
-    return f"{100 * float(levels[0]):g}%" if len(levels) == 1 else "at analysis.ci_level"
+    return percent(float(levels[0])) if len(levels) == 1 else "at analysis.ci_level"
 
 
 def toy_notice(models: Sequence[str]) -> list[str]:

@@ -7,6 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def percent(level: float) -> str:
+    """An interval level as a percentage, e.g. 0.95 -> "95%"."""
+    return f"{100 * level:g}%"
+
+
 def wilson_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (well-behaved at small n and near 0/1),
     from statsmodels' `proportion_confint`."""

@@ -74,14 +74,6 @@ class Contrast:
             return REFERENCE
         return f"fine-tuned on {self.reference_source}"
 
-    @property
-    def treatment_label(self) -> str:
-        if self.name == "cot":
-            return "CoT prompting"
-        if self.name == "interaction":
-            return f"fine-tuning on {self.source} rather than on {self.reference_source}"
-        return f"fine-tuning on {self.source}"
-
 
 def is_semitic_source(study: StudyFacts, source: str) -> bool:
     """Whether every language of a fine-tuning source is Semitic."""
