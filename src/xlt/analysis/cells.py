@@ -321,6 +321,8 @@ class ItemIndex:
     def __init__(self, items: pd.DataFrame) -> None:
         self.vectors: dict[tuple[str, ...], pd.Series] = {}
         self.files: dict[tuple[str, str, str, str], str] = {}
+        # adapters_by_source per model: asked for every unit and language, fixed once built
+        self.adapters: dict[str | None, dict[str, list[str]]] = {}
         for key, frame in items.groupby(list(CELL_KEYS), sort=False):
             self.files[key] = frame["predictions_file"].iloc[0]
             for scale in SCALES:
@@ -346,6 +348,12 @@ class ItemIndex:
 
 def adapters_by_source(index: ItemIndex, model: str | None = None) -> dict[str, list[str]]:
     """Fine-tuned weights names with direct cells, grouped by source, seeds in order."""
+    if model not in index.adapters:
+        index.adapters[model] = _adapters_by_source(index, model)
+    return {source: list(names) for source, names in index.adapters[model].items()}
+
+
+def _adapters_by_source(index: ItemIndex, model: str | None) -> dict[str, list[str]]:
     found: dict[str, set[str]] = {}
     for m, weights, prompting, _ in index.cells():
         parsed = Weights.parse(weights)
