@@ -1,12 +1,14 @@
 # xlt: cross-lingual transfer studies as a build graph. See README.md and config/config.yaml.
 from snakemake.utils import min_version
 
+from xlt.snakemake_internals import configfiles_given, is_touch_run, planned_jobs
+
 min_version("9.0")
 
 
 # A study config given with --configfile replaces the demo config instead of being merged into
 # it (Snakemake merges mappings recursively, so the demo's models would leak into a study).
-if not workflow.overwrite_configfiles:
+if not configfiles_given(workflow):
 
     configfile: "config/config.yaml"
 
@@ -37,22 +39,22 @@ rule all:
 # adapter stops the run, as root too (README, "When something goes wrong").
 onstart:
     with config_errors_exit():
-        planned = list(workflow.dag.needrun_jobs())
-        check_data_files(job.input.raw for job in planned if job.rule.name == "check_data")
+        planned = planned_jobs(workflow)
+        check_data_files(p.job.input.raw for p in planned if p.rule == "check_data")
         # `--touch` deletes nothing: it is how a user accepts a finished adapter as it is.
-        if not workflow.touch:
+        if not is_touch_run(workflow):
             refuse_rebuilds(
                 PlannedTraining(
-                    adapter=job.output.adapter,
-                    params=dict(job.params.settings),
-                    inputs={"model": job.input.model, "train": list(job.input.train)},
-                    reason=str(workflow.dag.reason(job)),
+                    adapter=p.job.output.adapter,
+                    params=dict(p.job.params.settings),
+                    inputs={"model": p.job.input.model, "train": list(p.job.input.train)},
+                    reason=p.reason,
                 )
-                for job in planned
-                if job.rule.name == "finetune"
+                for p in planned
+                if p.rule == "finetune"
             )
 
 
 onsuccess:
-    if not workflow.touch:
+    if not is_touch_run(workflow):
         print(run_summary(STUDY, STUDY.analysis_root), file=sys.stderr)

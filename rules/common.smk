@@ -1,15 +1,13 @@
 # The study's grid, settings and cluster requests come from one object, xlt.study.Study, built
 # once from the validated config; the rules below only declare files and read from it.
-import inspect
 import re
 import sys
 from pathlib import Path
 
-from snakemake.common import overwrite_function_params
-
 from xlt.config import check_config, validate_config
 from xlt.data.belebele import check_data_files
 from xlt.jobs import config_errors_exit
+from xlt.snakemake_internals import declare_params, default_resource_args
 from xlt.summary import run_summary
 from xlt.train.guard import PlannedTraining, refuse_rebuilds
 from xlt.study import (
@@ -42,11 +40,7 @@ with config_errors_exit():
     STUDY.analysis_cells  # a bad predictions tree or undeclared source stops the run here
 # The profile's plain default resources (partition, account, ...): a model that leaves a key
 # unset that another model sets gets the default instead of nothing.
-PROFILE_DEFAULTS = literal_defaults(
-    workflow.resource_settings.default_resources.args
-    if workflow.resource_settings.default_resources
-    else []
-)
+PROFILE_DEFAULTS = literal_defaults(default_resource_args(workflow))
 
 
 def per_job(function):
@@ -56,8 +50,7 @@ def per_job(function):
     dominates planning at scale (12,000 cells: ~0.3 million inspections); told the parameters,
     it skips that.
     """
-    overwrite_function_params(function, inspect.signature(function).parameters)
-    return function
+    return declare_params(function)
 
 
 def alternatives(names):

@@ -46,6 +46,7 @@ QUIET_MESSAGES = re.compile(
             "Singularity containers: ignored",
             "Removing temporary output",
             "Write-protecting output file",
+            "Elapsed time: ",  # the summary line gives it
         )
     )
 )
@@ -146,12 +147,17 @@ def log_tail(path: str, limit: int = LOG_TAIL_LINES) -> list[str]:
 
 
 class LogHandler(LogHandlerBase):
-    """The console of a Snakemake run: one line per finished job, errors in full."""
+    """The console of a Snakemake run: one line per finished job, errors in full.
+
+    Built on the logger plugin interface only: in Snakemake's console mode (dry runs,
+    `--logger-xlt-snakemake-console`) the handler declares no filter and no formatter of its
+    own, so Snakemake attaches the ones its console uses; the quiet console filters itself and
+    borrows Snakemake's formatter for the records it prints as Snakemake would.
+    """
 
     writes_to_stream = True
     writes_to_file = False
-    has_filter = True
-    has_formatter = True
+    has_formatter = False
     needs_rulegraph = False
 
     def __post_init__(self) -> None:
@@ -161,6 +167,10 @@ class LogHandler(LogHandlerBase):
         quiet = {getattr(q, "name", str(q)).upper() for q in settings.quiet or ()}
         self.quiet_all = "ALL" in quiet
         self.quiet_progress = self.quiet_all or "PROGRESS" in quiet
+        self.snakemake_console = bool(
+            settings.dryrun or getattr(self.settings, "snakemake_console", False)
+        )
+        self.last_was_job_info = False
         self.started = time.time()
         self.jobs: dict[int, JobInfo] = {}
         self.finished: list[tuple[JobInfo | None, float]] = []  # waiting for their PROGRESS
@@ -169,52 +179,36 @@ class LogHandler(LogHandlerBase):
         self.done = 0
         self.repeating_errors = False
         self.summarized = False
-        self._snakemake_handler: logging.Handler | None = None
-        self._default_formatter: logging.Formatter | None = None
-        if settings.dryrun or getattr(self.settings, "snakemake_console", False):
-            self._snakemake_handler = self._snakemake_console()
+
+    @property
+    def has_filter(self) -> bool:
+        """Snakemake's console mode uses Snakemake's filter; the quiet console its own."""
+        return not self.snakemake_console
 
     def _is_tty(self) -> bool:
         return os.environ.get("TERM") != "dumb" and bool(
             getattr(self.stream, "isatty", lambda: False)()
         )
 
-    def _snakemake_console(self) -> logging.Handler:
-        """Snakemake's own console handler, filter and formatter, as without the plugin."""
-        from snakemake.logging import ColorizingTextHandler, DefaultFilter
-
-        handler = ColorizingTextHandler(nocolor=self.common_settings.nocolor, stream=self.stream)
-        handler.addFilter(
-            DefaultFilter(
-                self.common_settings.quiet,
-                self.common_settings.debug_dag,
-                self.common_settings.dryrun,
-                self.common_settings.printshellcmds,
-            )
-        )
-        handler.setFormatter(self._snakemake_formatter())
-        return handler
-
-    def _snakemake_formatter(self) -> logging.Formatter:
-        if self._default_formatter is None:
-            from snakemake.logging import DefaultFormatter
-
-            self._default_formatter = DefaultFormatter(
-                self.common_settings.quiet, self.common_settings.show_failed_logs
-            )
-        return self._default_formatter
-
     def emit(self, record: logging.LogRecord) -> None:
-        """Print what `record` means for the quiet console (often nothing)."""
+        """Print what `record` means for this console (often nothing)."""
         try:
-            if self._snakemake_handler is not None:
-                self._snakemake_handler.handle(record)
-                return
-            lines = self.lines(record)
+            lines = self.snakemake_lines(record) if self.snakemake_console else self.lines(record)
             if lines:
                 self.write(lines, record.levelno)
         except Exception:
             self.handleError(record)
+
+    def snakemake_lines(self, record: logging.LogRecord) -> list[str]:
+        """A record as Snakemake's own console prints it: its formatter's text, a blank line
+        before each run of job blocks, nothing for empty messages."""
+        job_info = getattr(record, "event", None) == LogEvent.JOB_INFO
+        blank = job_info and not self.last_was_job_info
+        self.last_was_job_info = job_info
+        text = self.format(record)
+        if text in ("", "None"):
+            return []
+        return ["", text] if blank else [text]
 
     def write(self, lines: list[str], level: int = logging.INFO) -> None:
         """Write `lines`, red for errors and yellow for warnings on a terminal."""
@@ -254,7 +248,7 @@ class LogHandler(LogHandlerBase):
         if event in (LogEvent.DEBUG_DAG, LogEvent.GROUP_ERROR):
             if event == LogEvent.DEBUG_DAG and not self.common_settings.debug_dag:
                 return []
-            return [self._snakemake_formatter().format(record)]
+            return [self.format(record)]
         return self.message(record)
 
     def progress(self, done: int, total: int) -> list[str]:
@@ -348,7 +342,7 @@ class LogHandler(LogHandlerBase):
     def close(self) -> None:
         """A run that ends without Snakemake's complete-log line still gets its summary."""
         try:
-            if self._snakemake_handler is None:
+            if not self.snakemake_console:
                 self.summarize()
         except Exception:  # closing runs at interpreter exit and must not raise
             pass

@@ -50,3 +50,19 @@ def snakemake(
             f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """rule -> jobs in a dry run's `Job stats:` table (with its `total` row); empty when the
+    output has no table. Found by its `job count` header, whatever Snakemake prints around it."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.split() == ["job", "count"]), None)
+    if start is None:
+        return {}
+    counts = {}
+    for line in lines[start + 2 :]:
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts

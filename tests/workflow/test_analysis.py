@@ -6,7 +6,7 @@ import shutil
 import pandas as pd
 import pytest
 import yaml
-from support.workflow import REPO, copy_workflow, snakemake
+from support.workflow import REPO, copy_workflow, job_stats, snakemake
 
 from xlt.cli import main as xlt_main
 
@@ -27,14 +27,7 @@ def with_captions(workdir):
 
 def planned_rules(output):
     """Rule names of a dry run's job-stats table."""
-    lines = output.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.split() == ["job", "count"])
-    rules = set()
-    for line in lines[start + 2 :]:
-        if not line.strip() or line.split()[0] == "total":
-            break
-        rules.add(line.split()[0])
-    return rules
+    return set(job_stats(output)) - {"total"}
 
 
 def expected_figures(workdir):

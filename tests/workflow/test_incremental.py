@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.workflow import REPO, snakemake
+from support.workflow import REPO, job_stats, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -38,13 +38,7 @@ def planned(workdir: Path) -> dict[str, int]:
     out = result.stdout + result.stderr
     if "Nothing to be done" in out:
         return {}
-    table = out.split("Job stats:", 1)[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
-        if not match:
-            break
-        counts[match.group(1)] = int(match.group(2))
+    counts = job_stats(out)
     assert counts.pop("total") == sum(counts.values())
     analysis = {rule: counts.pop(rule) for rule in list(counts) if rule in ANALYSIS_RULES}
     if analysis or "all" in counts:
