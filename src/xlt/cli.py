@@ -3,6 +3,7 @@
 - `xlt explain TABLE --row N` traces a table row back to the files behind it (`--json`);
 - `xlt audit [results/]` checks a whole results tree (hashes, cells, test splits, orphans);
 - `xlt crate results/ OUT` exports the tree's provenance as a Workflow Run RO-Crate;
+- `xlt cost CONFIG [--jobs N] [--pilot DIR]` prices a study: GPU-hours and wall time (xlt.cost);
 - `xlt power [--config STUDY.yaml]` says what a design can show (xlt.power_cli);
 - `xlt import-lm-eval SAMPLES ...` converts an lm-evaluation-harness `--log_samples` file into
   a predictions file that the analysis rules can read;
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xlt import power_cli
+from xlt import cost, power_cli
 from xlt.errors import XltError
 
 
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "--extraction", default="lenient", help="extractor for generations: strict or lenient"
     )
     power_cli.add_parser(sub)
+    cost.add_parser(sub)
     languages = sub.add_parser("languages", help="list the Belebele language codes")
     languages.add_argument("--semitic", action="store_true", help="only the Semitic ones")
     doctor = sub.add_parser("doctor", help="what an interrupted run left and what to run")
@@ -128,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "crate": crate_command,
         "import-lm-eval": import_lm_eval_command,
         "power": power_cli.run,
+        "cost": cost.run,
         "languages": languages_command,
         "doctor": doctor_command,
     }
