@@ -94,13 +94,13 @@ def test_language_rows_give_the_smallest_attainable_p(two_sources):
     items, scores = two_sources
     transfer = transfer_table(items, scores, TWO_SOURCES, FAST)
     random = pooled(transfer, "language_randomization")
-    # arabic: targets are 4 Semitic + 4 controls (eng_Latn is a control here): C(8, 4) = 70,
-    # mirrored two-sided.
-    assert (random.n_semitic, random.n_control) == (4, 4)
-    assert random.smallest_p == pytest.approx(2 / 70)
-    assert "exact, 70 relabellings" in random.test
+    # arabic: targets are 4 Semitic + 3 controls (eng_Latn, a source language of the study,
+    # is in no contrast): C(7, 4) = 35.
+    assert (random.n_semitic, random.n_control) == (4, 3)
+    assert random.smallest_p == pytest.approx(1 / 35)
+    assert "exact, 35 relabellings" in random.test
     meta = pooled(transfer, "language_meta")
-    assert meta.df == 6 and meta.ci_low <= meta.estimate <= meta.ci_high
+    assert meta.df == 5 and meta.ci_low <= meta.estimate <= meta.ci_high
     assert meta.ci_low > 0  # the planted 0.15 for arabic
 
 

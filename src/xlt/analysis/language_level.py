@@ -43,6 +43,7 @@ from scipy import stats as sps
 
 Alternative = Literal["two-sided", "greater", "less"]
 Tau2Method = Literal["reml", "pm", "dl"]
+Weighting = Literal["inverse_variance", "equal"]
 
 # Exact enumeration up to this many relabellings, otherwise Monte Carlo.
 MAX_RELABELLINGS = 20_000
@@ -254,6 +255,41 @@ def language_gains(diffs: np.ndarray) -> LanguageGains:
     variances = np.maximum(contrasts.var(axis=-1, ddof=1) / n_items, MIN_VARIANCE)
     n_models = (~np.isnan(diffs).all(axis=-1)).sum(axis=-2)
     return LanguageGains(gains, variances, n_items, n_models)
+
+
+def logit(p: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 − p))."""
+    p = np.asarray(p, dtype=float)
+    return np.log(p) - np.log1p(-p)
+
+
+def corrected_accuracy(correct: np.ndarray) -> np.ndarray:
+    """Accuracy over the last axis with the continuity correction (k + ½) / (n + 1), so that
+    a cell with every item right (or wrong) has a finite log-odds."""
+    correct = np.asarray(correct, dtype=float)
+    n = correct.shape[-1]
+    return (correct.sum(axis=-1) + 0.5) / (n + 1)
+
+
+def logit_contrasts(treated: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-item pseudo-values of the log-odds gain of a cell: same shape as the inputs (…,
+    items), treated and reference correctness paired by item (seed-averaged values allowed).
+
+    The cell's log-odds gain is logit(p₁) − logit(p₀), p the continuity-corrected accuracy;
+    each item's value is that gain plus its linearised (delta-method) influence,
+    (t_i − t̄)/(p₁(1 − p₁)) − (r_i − r̄)/(p₀(1 − p₀)). The values average exactly to the gain,
+    and their variance over items divided by n is the delta-method variance of the gain with
+    the pairing of items kept, so the language-level machinery (`language_gains`, the
+    meta-regression, the randomization test) runs on them unchanged. NaN cells stay NaN.
+    """
+    treated = np.asarray(treated, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    p1 = corrected_accuracy(treated)[..., None]
+    p0 = corrected_accuracy(reference)[..., None]
+    influence = (treated - treated.mean(axis=-1, keepdims=True)) / (p1 * (1 - p1)) - (
+        reference - reference.mean(axis=-1, keepdims=True)
+    ) / (p0 * (1 - p0))
+    return logit(p1) - logit(p0) + influence
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,18 +610,32 @@ def language_level_test(
     max_relabellings: int = MAX_RELABELLINGS,
     n_perm: int = N_PERM,
     rng: np.random.Generator | None = None,
+    weights: Weighting = "inverse_variance",
 ) -> LanguageLevel:
     """Semitic minus control gain with language as the unit of inference.
 
-    `diffs`: (models, languages, items) treated minus reference correctness, NaN where a model
-    lacks a language; `semitic`: boolean mask over languages. The interval and `p_value` are the
-    HKSJ meta-regression's (two-sided interval; `alternative` applies to both p-values).
+    `diffs`: (models, languages, items) treated minus reference correctness (or per-item
+    pseudo-values of any gain, e.g. `logit_contrasts`), NaN where a model lacks a language;
+    `semitic`: boolean mask over languages. The interval and `p_value` are the HKSJ
+    meta-regression's (two-sided interval; `alternative` applies to both p-values).
+
+    `weights`: "inverse_variance" weighs language l by 1/(v_l + τ²); "equal" gives every
+    language the mean item variance, so every language weighs the same and the estimate is the
+    unweighted difference of the Semitic and control mean gains. Use "equal" where a language's
+    sampling variance depends on its own gain (accuracy gains: the variance grows with the
+    share of items that change), which would shrink inverse-variance estimates towards the
+    languages that gain least.
     """
     diffs = np.asarray(diffs, dtype=float)
     mask = _check_mask(semitic, diffs.shape[1])
     stage1 = language_gains(diffs)
     X = semitic_design(mask)
-    fit = fit_meta_batch(stage1.gains[None], stage1.variances[None], X, method, modified_hk)
+    variances = stage1.variances
+    if weights == "equal":
+        variances = np.full_like(variances, variances.mean())
+    elif weights != "inverse_variance":
+        raise ValueError(f"weights must be inverse_variance or equal, not {weights!r}")
+    fit = fit_meta_batch(stage1.gains[None], variances[None], X, method, modified_hk)
     estimate, se = float(fit.beta[0, 1]), float(fit.se[0, 1])
     # No spread around the group means leaves no standard error: no interval, like no p.
     crit = sps.t.isf((1.0 - level) / 2.0, fit.df) if se > 0 else math.nan

@@ -243,41 +243,33 @@ class ModelTerm:
     note: str = ""
 
 
-def ols_transfer(cells: pd.DataFrame, level: float = 0.95) -> list[ModelTerm]:
-    """OLS of a cell's delta on base accuracy + Semitic (+ same script as source + model).
-
-    `cells` has one row per model × language with columns delta, base_accuracy, semitic,
-    same_script, model. Terms that do not vary (one model, no same-script target) are left
-    out and the formula says so. Returns the semitic, base_accuracy and same_script terms.
-    """
+def _ols_fit(data: pd.DataFrame, formula: str):
     import statsmodels.formula.api as smf
 
-    terms = ["base_accuracy", "semitic"]
-    if cells["same_script"].nunique() > 1:
-        terms.append("same_script")
-    if cells["model"].nunique() > 1:
-        terms.append("C(model)")
-    formula = "delta ~ " + " + ".join(terms)
-    data = cells.assign(
-        semitic=cells["semitic"].astype(float), same_script=cells["same_script"].astype(float)
-    )
-    fit = None
-    if cells["semitic"].nunique() == 2:
-        with warnings.catch_warnings():
-            # A rank-deficient design is reported below as "not fitted", not as a warning.
-            warnings.simplefilter("ignore")
-            fit = smf.ols(formula, data=data).fit()
-    if fit is not None and np.linalg.matrix_rank(fit.model.exog) < fit.model.exog.shape[1]:
-        note = f"not fitted: the terms of {formula} are collinear in these {len(cells)} cells"
-        return [ModelTerm("semitic", *[math.nan] * 4, formula, len(cells), note)]
-    if fit is None or fit.df_resid < 1 or not np.isfinite(fit.bse.get("semitic", np.nan)):
-        note = f"not fitted: {len(cells)} cells are too few or lack a Semitic/control contrast"
-        return [ModelTerm("semitic", *[math.nan] * 4, formula, len(cells), note)]
+    with warnings.catch_warnings():
+        # A rank-deficient design is reported as "not fitted", not as a warning.
+        warnings.simplefilter("ignore")
+        return smf.ols(formula, data=data).fit()
+
+
+def _ols_terms(
+    data: pd.DataFrame, formula: str, terms: Sequence[str], level: float
+) -> list[ModelTerm]:
+    """The named terms of one OLS fit of `logit_gain`, or one row saying why it is not fitted."""
+    first = terms[0]
+    fit = _ols_fit(data, formula)
+    if np.linalg.matrix_rank(fit.model.exog) < fit.model.exog.shape[1]:
+        note = f"not fitted: the terms of {formula} are collinear in these {len(data)} cells"
+        return [ModelTerm(first, *[math.nan] * 4, formula, len(data), note)]
+    if fit.df_resid < 1 or not np.isfinite(fit.bse.get(first, np.nan)):
+        note = f"not fitted: {len(data)} cells are too few for {formula}"
+        return [ModelTerm(first, *[math.nan] * 4, formula, len(data), note)]
     ci = fit.conf_int(alpha=1 - level)
     n = int(fit.nobs)
-    exact = fit.ssr <= 1e-12 * max(1.0, float(((data["delta"] - data["delta"].mean()) ** 2).sum()))
+    response = data["logit_gain"]
+    exact = fit.ssr <= 1e-12 * max(1.0, float(((response - response.mean()) ** 2).sum()))
     out = []
-    for term in ("semitic", "base_accuracy", "same_script"):
+    for term in terms:
         if term not in fit.params.index:
             continue
         if exact:  # no residual variance: the coefficient is exact, its test is undefined
@@ -288,6 +280,41 @@ def ols_transfer(cells: pd.DataFrame, level: float = 0.95) -> list[ModelTerm]:
         low, high = float(ci.loc[term, 0]), float(ci.loc[term, 1])
         p = float(fit.pvalues[term])
         out.append(ModelTerm(term, float(fit.params[term]), low, high, p, formula, n))
+    return out
+
+
+def ols_transfer(cells: pd.DataFrame, level: float = 0.95) -> list[ModelTerm]:
+    """OLS of a cell's log-odds gain, each model with its own mean gain (`C(model)`).
+
+    `cells` has one row per model × language with columns logit_gain (logit(treated) −
+    logit(reference) accuracy, continuity-corrected), logit_base (logit of the reference
+    accuracy), semitic, same_script, model. Two fits:
+
+    - `logit_gain ~ semitic (+ same_script) (+ C(model))`: the Semitic term. On the log-odds
+      scale a gain the model makes everywhere is the same whatever the language's base accuracy
+      (headroom is held fixed by the scale), and `C(model)` lets the gain differ by model.
+      A term in base accuracy is left out of this fit: its sampling error enters the gain with
+      the opposite sign, and where Semitic targets start lower that error would bias the
+      Semitic term (the same regression to the mean that biases the slope).
+    - `logit_gain ~ logit_base (+ C(model))`: the base term, descriptive; biased downwards by
+      regression to the mean.
+
+    Terms that do not vary (one model, no same-script target) are left out and the formula
+    says so. Returns the semitic, same_script and logit_base terms.
+    """
+    data = cells.assign(
+        semitic=cells["semitic"].astype(float), same_script=cells["same_script"].astype(float)
+    )
+    model = " + C(model)" if cells["model"].nunique() > 1 else ""
+    script = " + same_script" if cells["same_script"].nunique() > 1 else ""
+    semitic_formula = f"logit_gain ~ semitic{script}{model}"
+    if cells["semitic"].nunique() != 2:
+        note = f"not fitted: {len(cells)} cells lack a Semitic/control contrast"
+        return [ModelTerm("semitic", *[math.nan] * 4, semitic_formula, len(cells), note)]
+    out = _ols_terms(data, semitic_formula, ["semitic", "same_script"], level)
+    base_formula = f"logit_gain ~ logit_base{model}"
+    if data["logit_base"].nunique() > 1:
+        out += _ols_terms(data, base_formula, ["logit_base"], level)
     return out
 
 
@@ -337,36 +364,32 @@ def mixed_transfer(
     min_models: int = 3,
     seed: int = 0,
 ) -> ModelTerm:
-    """Item-level logistic mixed model: correct ~ language + treated + treated × semitic, random
-    item (and model).
+    """Item-level logistic mixed model: correct ~ language + model + model × treated +
+    treated × semitic, random item.
 
     `items` has columns correct (0/1), treated (0/1), semitic (0/1), item, model, lang. Each
-    language has its own base level (fixed), so the interaction compares gains, not base
-    accuracies; a language's own gain still counts as Semitic effect (the term is conditional on
-    the chosen languages). Fitted with
+    language has its own base level and each model its own base level and its own treatment
+    effect (all fixed), so the interaction compares gains in log-odds, with headroom held fixed
+    by the scale and the gain allowed to differ by model; a language's own gain still counts as
+    Semitic effect (the term is conditional on the chosen languages). Fitted with
     statsmodels' BinomialBayesMixedGLM: variance components by variational Bayes (`fit_vb`,
     seeded), then the fixed effects at their conditional posterior mode with Laplace standard
     errors (`conditional_laplace`); `fit_map` was not reproducible here (item variance
-    collapsing to 0). The interval is mode ± z·sd, the p-value its normal approximation. With
-    fewer than `min_models` models no model variance can be estimated, so models enter as
-    fixed effects and the note says so. The term is the interaction: a DiD in log-odds.
+    collapsing to 0). The interval is mode ± z·sd, the p-value its normal approximation.
+    Models are fixed (their treatment effects differ), whatever their number; `min_models` is
+    kept for the settings' sake. The term is the interaction: a DiD in log-odds.
     """
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
     term = f"{treatment}:semitic"
     n_models = items["model"].nunique()
-    fixed = (
-        "correct ~ C(lang) + treated + treated:semitic"
-        if "lang" in items
-        else ("correct ~ treated * semitic")
-    )
+    fixed = "correct ~ C(lang)" if "lang" in items else "correct ~ semitic"
+    if n_models > 1:
+        fixed += " + C(model) + C(model):treated + treated:semitic"
+    else:
+        fixed += " + treated + treated:semitic"
     random = {"item": "0 + C(item)"}
     notes = []
-    if n_models >= min_models:
-        random["model"] = "0 + C(model)"
-    elif n_models > 1:
-        fixed += " + C(model)"
-        notes.append(f"model as a fixed effect: {n_models} models (< {min_models}) for a variance")
     formula = f"{fixed.replace('treated', treatment)}; random: " + ", ".join(random)
     if items["semitic"].nunique() < 2 or items["treated"].nunique() < 2:
         return ModelTerm(term, *[math.nan] * 4, formula, len(items), "not fitted: no contrast")

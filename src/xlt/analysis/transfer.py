@@ -30,7 +30,13 @@ import pandas as pd
 
 from xlt.analysis.bands import model_bands
 from xlt.analysis.cells import ItemIndex, adapters_by_source
-from xlt.analysis.language_level import LanguageLevel, language_level_test
+from xlt.analysis.language_level import (
+    LanguageLevel,
+    corrected_accuracy,
+    language_level_test,
+    logit,
+    logit_contrasts,
+)
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.stats import did_test, mixed_transfer, ols_transfer, rng_for
 from xlt.languages import language
@@ -92,18 +98,24 @@ def contrasts(index: ItemIndex, study: StudyFacts) -> list[Contrast]:
     """Every contrast the files allow: one per fine-tuning source, CoT if cot cells exist, and
     one interaction per (Semitic source, non-Semitic source) pair.
 
-    A source's own languages are excluded from its tests; CoT has no source, so every
-    source language of the study is excluded from its tests instead; an interaction excludes
-    the languages of both its sources.
+    Every source language of the study (of every source, fine-tuned or declared) is excluded
+    from every contrast, so that all contrasts compare the same Semitic targets with the same
+    controls: a source language is never a target (fine-tuned on it) in one contrast and a
+    control in another.
     """
     sources = list(adapters_by_source(index))
-    found = [Contrast("ft", source, frozenset(study.source_langs(source))) for source in sources]
+    excluded = study_excluded(index, study)
+    found = [Contrast("ft", source, excluded) for source in sources]
     if any(k[1] == BASE and k[2] == "cot" for k in index.cells()):
-        found.append(Contrast("cot", None, frozenset(study.source_langs())))
+        found.append(Contrast("cot", None, excluded))
     for a, b in interaction_pairs(study, sources):
-        excluded = frozenset(study.source_langs(a) | study.source_langs(b))
         found.append(Contrast("interaction", a, excluded, reference_source=b))
     return found
+
+
+def study_excluded(index: ItemIndex, study: StudyFacts) -> frozenset[str]:
+    """The languages left out of every contrast: every source language of the study."""
+    return frozenset(study.source_langs())
 
 
 @dataclass
@@ -119,16 +131,24 @@ class Unit:
     cells: pd.DataFrame
     files: list[str]
     lang_files: dict[str, list[str]] = field(default_factory=dict)
+    logit_diffs: np.ndarray | None = None
 
-    def language_test(self, settings: AnalysisSettings, rng: np.random.Generator) -> LanguageLevel:
+    def language_test(
+        self, settings: AnalysisSettings, rng: np.random.Generator, gain_scale: str = "accuracy"
+    ) -> LanguageLevel:
         """The language-level tests of this unit (meta-regression and randomization) at the
-        analysis' interval level and number of relabellings."""
+        analysis' interval level and number of relabellings, on per-language gains in
+        accuracy (`gain_scale` "accuracy") or in log-odds ("log-odds": each model's
+        logit(treated) − logit(reference) accuracy, averaged over models). Every language
+        weighs the same in the meta-regression (`WEIGHTING`)."""
+        diffs = self.logit_diffs if gain_scale == "log-odds" else self.diffs
         return language_level_test(
-            self.diffs,
+            diffs,
             self.semitic,
             level=settings.ci_level,
             n_perm=settings.n_permutations,
             rng=rng,
+            weights="equal",
         )
 
     def items(self, index: ItemIndex, contrast: Contrast, scale: str) -> pd.DataFrame:
@@ -211,17 +231,22 @@ def build_unit(
     langs = sorted(order, key=lambda code: (not language(code).is_semitic, order.index(code)))
     unit_models = [m for m in models if any(k[0] == m for k in used)]
     diffs = np.full((len(unit_models), len(langs), len(ids)), np.nan)
+    logit_diffs = np.full_like(diffs, np.nan)
     rows = []
     for (model, lang), (refs, vectors) in used.items():
         ref_values = np.mean([v.loc[ids].to_numpy() for v in refs], axis=0)
         treated_mean = np.mean([v.loc[ids].to_numpy() for v in vectors], axis=0)
         diffs[unit_models.index(model), langs.index(lang)] = treated_mean - ref_values
+        pseudo = logit_contrasts(treated_mean, ref_values) if ids else np.array([])
+        logit_diffs[unit_models.index(model), langs.index(lang)] = pseudo
         rows.append(
             {
                 "model": model,
                 "lang": lang,
                 "delta": float((treated_mean - ref_values).mean()) if ids else math.nan,
                 "base_accuracy": float(ref_values.mean()) if ids else math.nan,
+                "logit_gain": float(pseudo.mean()) if ids else math.nan,
+                "logit_base": float(logit(corrected_accuracy(ref_values))) if ids else math.nan,
                 "semitic": language(lang).is_semitic,
                 "same_script": bool(contrast.source)
                 and language(lang).script in study.source_scripts(contrast.source),
@@ -230,7 +255,9 @@ def build_unit(
     semitic = np.array([language(lang).is_semitic for lang in langs])
     n_seeds = max(len(v) for _, v in used.values())
     cells = pd.DataFrame(rows)
-    return Unit(unit_models, langs, semitic, diffs, ids, n_seeds, cells, files, lang_files)
+    return Unit(
+        unit_models, langs, semitic, diffs, ids, n_seeds, cells, files, lang_files, logit_diffs
+    )
 
 
 TRANSFER_COLUMNS = [
@@ -257,6 +284,7 @@ TRANSFER_COLUMNS = [
     "df",
     "tau2",
     "estimand",
+    "weighting",
     "mean_delta_semitic",
     "mean_delta_control",
     "n_models",
@@ -287,10 +315,20 @@ def _gain(contrast: Contrast) -> str:
     return "CoT gain" if contrast.name == "cot" else f"gain from fine-tuning on {contrast.source}"
 
 
-def language_question(contrast: Contrast) -> str:
-    """The language-level question of a contrast."""
+def language_question(contrast: Contrast, gain_scale: str = "accuracy") -> str:
+    """The language-level question of a contrast, on per-language gains in accuracy
+    (percentage points: descriptive, headroom can produce a difference) or in log-odds
+    (the scale of the verdict)."""
+    if gain_scale == "log-odds":
+        return (
+            f"Do Semitic languages have a larger {_gain(contrast)} in log-odds than other "
+            "languages, headroom held fixed by the scale (a gain the model makes everywhere is "
+            "the same in log-odds for a language that starts low as for one that starts "
+            "high)? (language-level: languages random)"
+        )
     return (
-        f"Do Semitic languages have a larger {_gain(contrast)} than other languages? "
+        f"Do Semitic languages have a larger {_gain(contrast)} in percentage points than "
+        "other languages (descriptive: in percentage points headroom alone can make one)? "
         "(language-level: languages random)"
     )
 
@@ -303,13 +341,37 @@ def conditional_question(contrast: Contrast, how: str) -> str:
     )
 
 
-def language_estimand(contrast: Contrast) -> str:
+def language_estimand(contrast: Contrast, gain_scale: str = "accuracy") -> str:
     """What the language-level rows estimate."""
+    if gain_scale == "log-odds":
+        interaction = (
+            "; the difference of the two sources' log-odds gains over base, so its "
+            "Semitic-minus-control difference is the source × target interaction in log-odds"
+            if contrast.name == "interaction"
+            else ""
+        )
+        return (
+            f"difference in expected {_gain(contrast)} in log-odds, logit(treated accuracy) "
+            f"minus logit({contrast.reference_label} accuracy) (continuity-corrected, each "
+            "model's own, averaged over the unit's models), between a Semitic target "
+            f"language and a control language, languages as random{interaction}"
+        )
     return (
         f"difference in expected {_gain(contrast)} (treated minus {contrast.reference_label} "
         "accuracy) between a Semitic target language and a control language, languages as "
         "random, averaged over the unit's models"
     )
+
+
+WEIGHTING = (
+    "equal: every language weighs the same in the meta-regression (the estimate is the "
+    "unweighted difference of Semitic and control mean gains), since a language's sampling "
+    "variance depends on its own gain and base accuracy"
+)
+LANGUAGE_METHODS = {
+    "accuracy": ("language_meta", "language_randomization"),
+    "log-odds": ("language_meta_logit", "language_randomization_logit"),
+}
 
 
 def conditional_estimand(contrast: Contrast) -> str:
@@ -322,13 +384,17 @@ def conditional_estimand(contrast: Contrast) -> str:
 
 
 OLS_QUESTIONS = {
-    "semitic": "Is a cell's {gain} larger for Semitic targets, base accuracy (script, model) "
-    "held fixed, for these languages? (cell-level OLS: languages fixed)",
-    "base_accuracy": "Does a cell's {gain} change with its base accuracy, Semitic (script, model) "
-    "held fixed, for these languages? (cell-level OLS: languages fixed)",
-    "same_script": "Is a cell's {gain} larger when the target shares the source's script, for "
+    "semitic": "Is a cell's {gain} in log-odds larger for Semitic targets, the model held fixed "
+    "(each model its own mean gain; headroom held fixed by the log-odds scale{script}), for "
     "these languages? (cell-level OLS: languages fixed)",
+    "logit_base": "Does a cell's {gain} in log-odds change with its base accuracy in log-odds, "
+    "the model held fixed, for these languages? (cell-level OLS: languages fixed; descriptive, "
+    "biased downwards by regression to the mean)",
+    "same_script": "Is a cell's {gain} in log-odds larger when the target shares the source's "
+    "script, Semitic and the model held fixed, for these languages? (cell-level OLS: "
+    "languages fixed)",
 }
+OLS_UNITS = {"semitic": "log-odds", "same_script": "log-odds", "logit_base": "slope"}
 CONDITIONAL_NOTE = (
     "conditional on the chosen languages: resamples question ids only, so between-language "
     "differences in gain count as a Semitic effect; language_meta/language_randomization "
@@ -402,30 +468,37 @@ def _did_row(
 
 
 def _language_rows(
-    unit: Unit, contrast: Contrast, scale: str, level: str, name: str, settings: AnalysisSettings
+    unit: Unit,
+    contrast: Contrast,
+    scale: str,
+    level: str,
+    name: str,
+    settings: AnalysisSettings,
+    gain_scale: str = "accuracy",
 ) -> list[dict[str, Any]]:
-    """The language-level meta-regression and randomization rows of a unit."""
+    """The language-level meta-regression and randomization rows of a unit, on gains in
+    accuracy (`language_meta`, `language_randomization`) or in log-odds (`*_logit`)."""
+    methods = LANGUAGE_METHODS[gain_scale]
     common = {
         "term": "semitic - control",
-        "units": "accuracy",
-        "question": language_question(contrast),
-        "estimand": language_estimand(contrast),
+        "units": gain_scale,
+        "question": language_question(contrast, gain_scale),
+        "estimand": language_estimand(contrast, gain_scale),
+        "weighting": WEIGHTING,
     }
     why = _untestable(unit, 3)
     if why:
-        return [
-            {**common, "method": method, "note": why}
-            for method in ("language_meta", "language_randomization")
-        ]
+        return [{**common, "method": method, "note": why} for method in methods]
     key = contrast.reference_source or ""
-    rng = rng_for(settings.seed, "language", contrast.name, contrast.source, key, scale, name)
+    # The accuracy rows keep their earlier stream; the log-odds rows get their own.
+    extra = () if gain_scale == "accuracy" else (gain_scale,)
+    rng = rng_for(
+        settings.seed, "language", contrast.name, contrast.source, key, scale, name, *extra
+    )
     try:
-        result = unit.language_test(settings, rng)
+        result = unit.language_test(settings, rng, gain_scale)
     except ValueError as exc:
-        return [
-            {**common, "method": method, "note": f"not tested: {exc}"}
-            for method in ("language_meta", "language_randomization")
-        ]
+        return [{**common, "method": method, "note": f"not tested: {exc}"} for method in methods]
     k_sem, k_ctl = result.k_semitic, result.k_control
     random = result.randomization
     gains = result.gains.gains
@@ -440,14 +513,14 @@ def _language_rows(
     )
     meta = {
         **common,
-        "method": "language_meta",
+        "method": methods[0],
         "estimate": result.estimate,
         "ci_low": result.ci_low,
         "ci_high": result.ci_high,
         "p_value": result.p_value,
-        "test": "random-effects meta-regression of per-language gains (model-averaged, "
-        f"item-paired) on a Semitic indicator: REML tau2, Hartung-Knapp-Sidik-Jonkman t on "
-        f"{result.df} df",
+        "test": f"random-effects meta-regression of per-language {gain_scale} gains "
+        "(model-averaged, item-paired; equal weights) on a Semitic indicator: REML tau2, "
+        f"Hartung-Knapp-Sidik-Jonkman t on {result.df} df",
         "smallest_p": 0.0,
         "df": result.df,
         "tau2": result.tau2,
@@ -458,11 +531,12 @@ def _language_rows(
     }
     randomization = {
         **common,
-        "method": "language_randomization",
+        "method": methods[1],
         "estimate": mean_sem - mean_ctl,
         "p_value": random.p_value,
         "test": f"Fisher randomization over the Semitic/control labels of the languages "
-        f"(Welch t of per-language gains; {kind}, {random.n_relabellings} relabellings)",
+        f"(Welch t of per-language {gain_scale} gains; {kind}, {random.n_relabellings} "
+        "relabellings)",
         "smallest_p": random.smallest_p,
         "n_relabellings": random.n_relabellings,
         "exact": random.exact,
@@ -479,12 +553,13 @@ def _model_rows(
     rows = []
     gain = _gain(contrast)
     for term in ols_transfer(unit.cells, settings.ci_level):
+        script = ", and same script as the source" if "same_script" in term.formula else ""
         rows.append(
             {
                 "method": "ols",
                 "term": term.term,
-                "units": "slope" if term.term == "base_accuracy" else "accuracy",
-                "question": OLS_QUESTIONS[term.term].format(gain=gain),
+                "units": OLS_UNITS[term.term],
+                "question": OLS_QUESTIONS[term.term].format(gain=gain, script=script),
                 "test": "OLS t-test over model × language cells as independent units "
                 "(languages fixed; the standard errors ignore that cells share models and "
                 "languages)",
@@ -505,10 +580,13 @@ def _model_rows(
                 "term": term.term,
                 "units": "log-odds",
                 "question": conditional_question(
-                    contrast, "item-level mixed model in log-odds (formula: see `formula`)"
+                    contrast,
+                    "item-level mixed model in log-odds, each language's and each model's base "
+                    "level and each model's treatment effect held fixed (formula: see "
+                    "`formula`)",
                 ),
                 "test": "BinomialBayesMixedGLM: VB variances, conditional mode + Laplace sd "
-                "(languages enter only as Semitic vs control, so a language's own gain counts "
+                "(a language's own gain enters only as Semitic vs control, so it counts "
                 "as Semitic effect: conditional, and optimistic when languages differ)",
                 **_term_columns(term),
             }
@@ -597,6 +675,9 @@ def transfer_table(
                     rows.append({**base, "method": "did", "note": note, "n_models": 0})
                     continue
                 found = _language_rows(unit, contrast, scale, level, name, settings)
+                found += _language_rows(
+                    unit, contrast, scale, level, name, settings, gain_scale="log-odds"
+                )
                 found.append(_did_row(unit, contrast, scale, level, name, settings))
                 if level != "model" and contrast.name != "interaction":
                     found += _model_rows(unit, index, contrast, scale, settings)
