@@ -34,6 +34,7 @@ from typing import Any
 
 from xlt.errors import DataError
 from xlt.io import parse_jsonl_lines, read_json, sha256_path
+from xlt.lock import LOCKS, current_lock_hashes
 from xlt.provenance import SUFFIX, recorded_path, sidecar_path
 from xlt.study import DATA, MODEL_DIR, PREDICTIONS, RAW_HUB_DATA, RESULTS, Cell, GridError
 
@@ -355,6 +356,9 @@ class Report:
     rows: int = 0
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
+    # Outputs whose sidecar names another lock than the checkout's (or none): a note, not a
+    # problem: the output is what it was, made with other software than a rebuild would use.
+    other_lock: list[tuple[str, str | None]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {kind: sum(p.kind == kind for p in self.problems) for kind in KINDS}
@@ -368,6 +372,7 @@ class Report:
         ]
         counts = self.counts()
         lines += [f"  {kind:<9} {counts[kind]:>5}   {what}" for kind, what in KINDS.items()]
+        lines += self.lock_note()
         if not self.problems:
             lines.append("Nothing is stale, missing, orphaned or invalid.")
             return "\n".join(lines)
@@ -377,6 +382,18 @@ class Report:
         lines += ["  " + p.line() for p in self.problems[:limit]]
         lines.append("Rebuild with snakemake (stale, missing), or remove what should not be there.")
         return "\n".join(lines)
+
+    def lock_note(self) -> list[str]:
+        """One note on outputs made under another lock than the current one."""
+        if not self.other_lock:
+            return []
+        path, sha = self.other_lock[0]
+        made = f"lock sha256 {sha[:12]}" if sha else "no lock recorded"
+        return [
+            f"note: {len(self.other_lock):,} output(s) were made under another lock than the "
+            f"current {' or '.join(LOCKS)} (first: {shown(path)}, {made}); they are not stale, "
+            "but a rebuild would use other software (`snakemake --forcerun RULE` to remake them)"
+        ]
 
 
 def _walk(root: Path) -> list[str]:
@@ -416,6 +433,7 @@ class _Audit:
         self.hashes = Hashes()
         self.read: set[str] = set()
         self.splits: dict[str, tuple[dict[str, int], str] | None] = {}
+        self.locks = set(current_lock_hashes().values())
 
     def problem(self, kind: str, path: str, detail: str) -> None:
         self.report.problems.append(Problem(kind, path, detail))
@@ -463,6 +481,9 @@ class _Audit:
             self.problem(
                 "stale", record.output, "changed since its sidecar was written (edited by hand?)"
             )
+        recorded_lock = (record.raw.get("environment") or {}).get("lock") or {}
+        if self.locks and recorded_lock.get("sha256") not in self.locks:
+            self.report.other_lock.append((record.output, recorded_lock.get("sha256")))
         gone = [p for p, _ in record.inputs if self.hashes.get(p) is None]
         changed = [p for p, d in record.inputs if p not in gone and self.hashes.get(p) != d]
         for kind, paths, what in (("missing", gone, "is gone"), ("stale", changed, "changed")):

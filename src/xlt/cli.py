@@ -55,9 +55,10 @@ def languages_command(args: argparse.Namespace) -> int:
 
 def doctor_command(args: argparse.Namespace) -> int:
     """`xlt doctor`: findings about an interrupted run; 1 if one blocks the next run."""
-    from xlt.doctor import diagnose, report
+    from xlt.doctor import diagnose, environment_line, report
 
     findings = diagnose(args.workdir)
+    print(environment_line())
     print(report(findings))
     return 1 if any(f.blocking for f in findings) else 0
 

@@ -114,3 +114,21 @@ def report(findings: list[Finding]) -> str:
         mark = "blocking" if finding.blocking else "note"
         lines.append(f"[{mark}] {finding.what}\n    -> {finding.action}")
     return "\n".join(lines)
+
+
+def environment_line(root: Path | None = None) -> str:
+    """Whether the running environment is the one the checkout's lock pins, and how to make it
+    so; software that differs from the lock makes results that the lock cannot rebuild."""
+    from xlt.lock import PROJECT_ROOT, lock_status
+
+    status = lock_status(root or PROJECT_ROOT)
+    if status is None:
+        return "environment: no lock file beside this xlt (an installed package); not checked."
+    if status.matches:
+        return f"environment: matches {status.path} (sha256 {status.sha256[:12]})."
+    shown = "; ".join(d.line() for d in status.differences[:5])
+    more = f"; and {len(status.differences) - 5} more" if len(status.differences) > 5 else ""
+    return (
+        f"environment: differs from {status.path} in {len(status.differences)} package(s): "
+        f"{shown}{more}; install the lock: pip install -r {status.path}"
+    )

@@ -1,7 +1,8 @@
 """Provenance sidecars: `<output>.prov.json` beside every output, so each number can be traced.
 
 A sidecar records the sha256 of the output and of every input, the rule's parameters, and the
-environment that made it (code version, package versions, host, accelerator, times). Nothing
+environment that made it (code version, package versions and the lock's hash, host, accelerator,
+times). Nothing
 from the process environment is recorded beyond an explicit allow-list, so no secret leaks.
 """
 
@@ -85,7 +86,11 @@ def _package_version(name: str) -> str | None:
 
 @cache
 def environment() -> dict[str, Any]:
-    """Host, Python, package versions and accelerator (only if torch is already imported)."""
+    """Host, Python, package versions, the lock they were installed from (its file, sha256 and
+    whether the environment matched it) and accelerator (only if torch is already imported)."""
+    from xlt.lock import lock_status
+
+    lock = lock_status()
     env: dict[str, Any] = {
         "host": socket.gethostname(),
         "platform": platform.platform(),
@@ -93,6 +98,7 @@ def environment() -> dict[str, Any]:
         "packages": {
             name: v for name in TRACKED_PACKAGES if (v := _package_version(name)) is not None
         },
+        "lock": lock.record() if lock else None,
         "env": {k: os.environ[k] for k in ALLOWED_ENV if k in os.environ},
     }
     torch = sys.modules.get("torch")
