@@ -9,11 +9,16 @@ next run.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from xlt.errors import MissingFileError
+
+# A fine-tuning checkpoint's progress file (xlt.train.lora.STATE_FILE; not imported from there,
+# which would load torch for `xlt doctor`).
+CHECKPOINT_STATE = "state.json"
 
 
 @dataclass(frozen=True)
@@ -84,25 +89,68 @@ def diagnose(workdir: str | Path = ".") -> list[Finding]:
         )
     adapters = workdir / "results" / "adapters"
     for checkpoints in sorted(adapters.glob("*/.*.checkpoints")):
-        name = checkpoints.name[1 : -len(".checkpoints")]
-        found.append(
-            Finding(
-                f"fine-tuning of {checkpoints.parent / name} stopped after a checkpoint "
-                f"({checkpoints})",
-                "rerun snakemake: the job resumes from the latest checkpoint",
-            )
-        )
+        found.append(checkpoint_finding(checkpoints))
     predictions = workdir / "results" / "predictions"
     for parts in sorted(predictions.glob("*/*/*/.*.parts")):
         shards = len(list(parts.glob("shard-*.jsonl")))
         cell = parts.parent / parts.name[1 : -len(".parts")]
-        found.append(
-            Finding(
-                f"evaluation of {cell} stopped with {shards} finished shard(s) in {parts}",
-                "rerun snakemake: the cell resumes after its finished shards",
+        if shards:
+            found.append(
+                Finding(
+                    f"evaluation of {cell} stopped with {shards} finished shard(s) in {parts}",
+                    "rerun snakemake: the cell resumes after its finished shards",
+                )
             )
-        )
+        else:
+            found.append(
+                Finding(
+                    f"evaluation of {cell} stopped before its first shard was finished "
+                    f"({parts} holds nothing to resume)",
+                    "rerun snakemake: the cell is evaluated from its first item (if it stopped "
+                    "with an xlt: error, fix what that line names first)",
+                )
+            )
     return found
+
+
+def _resumable_step(checkpoint: Path) -> int | None:
+    """The step a complete checkpoint resumes from, or None if it cannot be resumed (as
+    `xlt.train.lora.latest_checkpoint` decides: `state.json` present and readable)."""
+    try:
+        state = json.loads((checkpoint / CHECKPOINT_STATE).read_text(encoding="utf-8"))
+        return int(state["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def checkpoint_finding(checkpoints: Path) -> Finding:
+    """What the rerun of an interrupted fine-tuning job does with what it left.
+
+    The training code resumes only a complete checkpoint (`step-N/` with a readable
+    `state.json`, written in `.step-N.tmp/` and renamed when whole) of the same settings and
+    data; a checkpoint cut off while being written is discarded, and with no complete one the
+    job trains from step 0.
+    """
+    adapter = checkpoints.parent / checkpoints.name[1 : -len(".checkpoints")]
+    partial = sorted(p.name for p in checkpoints.glob(".step-*.tmp"))
+    complete = sorted(
+        (p for p in checkpoints.glob("step-*") if (p / CHECKPOINT_STATE).exists()), reverse=True
+    )
+    steps = [(p, step) for p in complete if (step := _resumable_step(p)) is not None]
+    cut = ""
+    if partial:
+        cut = f"; {', '.join(partial)} was being written when it stopped and is discarded"
+    if steps:
+        latest, step = steps[0]
+        return Finding(
+            f"fine-tuning of {adapter} stopped after a checkpoint at step {step} ({latest}){cut}",
+            f"rerun snakemake: the job resumes from step {step} (with the same settings and "
+            "data; with others it trains from step 0)",
+        )
+    return Finding(
+        f"fine-tuning of {adapter} stopped before any checkpoint was complete ({checkpoints}){cut}",
+        "rerun snakemake: the job trains from step 0 (nothing can be resumed)",
+    )
 
 
 def report(findings: list[Finding]) -> str:
