@@ -6,6 +6,7 @@ internal: mend `xlt.snakemake_internals` (the one place that touches it) before 
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,15 @@ from xlt.snakemake_internals import (
 # A workflow that reports, from `onstart`, what each helper sees of a real Snakemake run.
 SNAKEFILE = """
 from xlt.snakemake_internals import (
-    configfiles_given, declare_params, default_resource_args, is_touch_run, planned_jobs,
+    before_output_deletion, config_file_paths, configfiles_given, declare_params,
+    default_resource_args, is_touch_run, planned_jobs,
 )
+
+def refuse(only_temp):
+    print(f"DELETION only_temp={only_temp}")
+    raise SystemExit(1)
+
+before_output_deletion(workflow, refuse)
 
 def n_inputs(wildcards):
     return [f"in/{wildcards.name}.txt"]
@@ -45,10 +53,11 @@ onstart:
         print(f"PLANNED {p.rule} {sorted(p.job.output)} | {p.reason}")
     print(f"TOUCH {is_touch_run(workflow)} CONFIGFILES {configfiles_given(workflow)}")
     print(f"DEFAULTS {default_resource_args(workflow)}")
+    print(f"CONFIGFILES {config_file_paths(workflow)}")
 """
 
 
-def run_snakemake(workdir: Path, *args: str) -> str:
+def run_snakemake(workdir: Path, *args: str, status: int = 0) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", *args],
         cwd=workdir,
@@ -57,7 +66,7 @@ def run_snakemake(workdir: Path, *args: str) -> str:
         timeout=300,
     )
     out = result.stdout + result.stderr
-    assert result.returncode == 0, f"Snakemake {snakemake_version()}:\n{out}"
+    assert result.returncode == status, f"Snakemake {snakemake_version()}:\n{out}"
     return out
 
 
@@ -89,6 +98,22 @@ def test_touch_and_configfiles_are_seen(workdir):
     run_snakemake(workdir)  # outputs exist, so --touch has something to touch
     out = run_snakemake(workdir, "--touch", "--forceall", "--configfile", "extra.yaml")
     assert "TOUCH True CONFIGFILES True" in out, out
+    files = next(line for line in out.splitlines() if line.startswith("CONFIGFILES ['"))
+    assert Path(ast.literal_eval(files.split(" ", 1)[1])[0]).name == "extra.yaml", out
+
+
+def test_output_deletion_is_seen_before_anything_is_deleted(workdir):
+    """`--delete-all-output` and `--delete-temp-output` never reach `onstart`; the check that
+    `before_output_deletion` installs runs first, and a dry run deletes nothing."""
+    run_snakemake(workdir)
+    for option, only_temp in (("--delete-all-output", False), ("--delete-temp-output", True)):
+        out = run_snakemake(workdir, option, status=1)
+        assert f"DELETION only_temp={only_temp}" in out, (
+            f"Snakemake {snakemake_version()} moved workflow.delete_output:\n{out}"
+        )
+        assert sorted(p.name for p in (workdir / "out").iterdir()) == ["a.txt", "b.txt"], out
+    out = run_snakemake(workdir, "--delete-all-output", "--dry-run")
+    assert "DELETION" not in out and "Would delete" in out, out
 
 
 def test_declare_params_spares_snakemake_the_signature_inspection():

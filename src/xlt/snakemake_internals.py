@@ -101,3 +101,35 @@ def configfiles_given(workflow: Any) -> bool:
         return bool(workflow.overwrite_configfiles)
     except AttributeError as error:
         raise moved("workflow.overwrite_configfiles", error) from None
+
+
+def config_file_paths(workflow: Any) -> list[str]:
+    """The config files this run read: those given with `--configfile`, then those the
+    Snakefile's `configfile:` loaded (`workflow.configfiles`, an internal)."""
+    try:
+        return [str(path) for path in workflow.configfiles]
+    except (AttributeError, TypeError) as error:
+        raise moved("workflow.configfiles", error) from None
+
+
+def before_output_deletion(workflow: Any, check: Callable[[bool], None]) -> None:
+    """Call `check(only_temp)` before `--delete-all-output` (False) or `--delete-temp-output`
+    (True) deletes anything; `check` stops the run by raising.
+
+    Those commands never reach `onstart`: Snakemake calls `workflow.delete_output` (an
+    internal) on the parsed workflow instead of running it, so the parsed workflow's method is
+    wrapped. A dry run (`-n`) deletes nothing and is let through.
+    """
+    try:
+        delete_output = workflow.delete_output
+    except AttributeError as error:
+        raise moved("workflow.delete_output", error) from None
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        parameters = inspect.signature(delete_output).bind(*args, **kwargs)
+        parameters.apply_defaults()
+        if not parameters.arguments.get("dryrun", False):
+            check(bool(parameters.arguments.get("only_temp", False)))
+        return delete_output(*args, **kwargs)
+
+    workflow.delete_output = guarded
