@@ -156,3 +156,38 @@ def test_a_slurm_group_job_keeps_its_submission_line_and_numbers_each_cell():
         "[2/2] evaluate m/base/direct/amh_Ethi",
     ]
     assert lines[4].startswith("done: 2 jobs in ") and len(lines) == 5
+
+
+def test_the_settings_the_console_reads_are_part_of_the_plugin_interface():
+    from importlib.metadata import version
+
+    from snakemake.settings.types import OutputSettings
+    from snakemake_interface_logger_plugins.settings import OutputSettingsLoggerInterface
+
+    from snakemake_logger_plugin_xlt import COMMON_SETTINGS
+
+    declared = OutputSettingsLoggerInterface.__annotations__
+    moved = [name for name in COMMON_SETTINGS if name not in declared]
+    assert not moved, (
+        f"snakemake-interface-logger-plugins {version('snakemake-interface-logger-plugins')} "
+        f"no longer declares {moved}: mend snakemake_logger_plugin_xlt"
+    )
+    assert all(hasattr(OutputSettings(), name) for name in COMMON_SETTINGS), version("snakemake")
+
+
+def test_a_changed_interface_gives_one_warning_and_snakemake_s_console(capsys):
+    """A Snakemake whose settings lack what the console reads: a line that says so, then
+    Snakemake's own console (its filter and formatter), not a traceback."""
+    from types import SimpleNamespace
+
+    from snakemake_logger_plugin_xlt import LogHandler, LogHandlerSettings
+
+    changed = SimpleNamespace(stdout=False, nocolor=True, quiet=None, dryrun=False)
+    handler = LogHandler(changed, LogHandlerSettings())
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("xlt: warning: Snakemake ") and "\n" not in warning
+    assert "has no printshellcmds, show_failed_logs, debug_dag;" in warning
+    assert handler.snakemake_console and not handler.has_filter and not handler.has_formatter
+    handler.stream = io.StringIO()
+    handler.handle(logging.LogRecord("snakemake", logging.INFO, "", 0, "Building DAG", None, None))
+    assert handler.stream.getvalue() == "Building DAG\n"

@@ -64,6 +64,17 @@ SILENT_EVENTS = {
     LogEvent.RESOURCES_INFO,
     LogEvent.RULEGRAPH,
 }
+# What the console reads of Snakemake's settings; the logger plugin interface
+# (OutputSettingsLoggerInterface) declares each, and tests/test_logger_plugin.py checks it.
+COMMON_SETTINGS = (
+    "stdout",
+    "nocolor",
+    "quiet",
+    "dryrun",
+    "printshellcmds",
+    "show_failed_logs",
+    "debug_dag",
+)
 RED, YELLOW = "\033[31m", "\033[33m"
 RESET = "\033[0m"
 
@@ -146,6 +157,27 @@ def log_tail(path: str, limit: int = LOG_TAIL_LINES) -> list[str]:
     return [header, rule, *shown, rule]
 
 
+def interface_warning(missing: list[str]) -> str:
+    """One line for a Snakemake whose logger settings lack what the console reads."""
+    from importlib.metadata import version
+
+    return (
+        f"xlt: warning: Snakemake {version('snakemake')}'s logger interface has no "
+        f"{', '.join(missing)}; printing Snakemake's own console instead of xlt's (install the "
+        "locked versions: pip install -r requirements/lock-cpu.txt)"
+    )
+
+
+class _Fallback:
+    """Settings that answer what a changed interface no longer has with Snakemake's defaults."""
+
+    def __init__(self, settings: Any) -> None:
+        self._settings = settings
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._settings, name, None)
+
+
 class LogHandler(LogHandlerBase):
     """The console of a Snakemake run: one line per finished job, errors in full.
 
@@ -162,13 +194,17 @@ class LogHandler(LogHandlerBase):
 
     def __post_init__(self) -> None:
         settings = self.common_settings
+        missing = [name for name in COMMON_SETTINGS if not hasattr(settings, name)]
+        if missing:  # a Snakemake whose logger interface changed: say so, print its own console
+            sys.stderr.write(interface_warning(missing) + "\n")
+            settings = self.common_settings = _Fallback(settings)
         self.stream: TextIO = sys.stdout if settings.stdout else sys.stderr
         self.color = not settings.nocolor and self._is_tty()
         quiet = {getattr(q, "name", str(q)).upper() for q in settings.quiet or ()}
         self.quiet_all = "ALL" in quiet
         self.quiet_progress = self.quiet_all or "PROGRESS" in quiet
         self.snakemake_console = bool(
-            settings.dryrun or getattr(self.settings, "snakemake_console", False)
+            missing or settings.dryrun or getattr(self.settings, "snakemake_console", False)
         )
         self.last_was_job_info = False
         self.started = time.time()
