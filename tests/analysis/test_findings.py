@@ -37,7 +37,7 @@ FT = "gain from fine-tuning on arabic"
             (4, 12),
             False,
             f"evidence at the language level that Semitic "
-            f"languages have a larger {FT} than other languages",
+            f"languages have a larger {FT}, in log-odds, than other languages",
         ),
         (
             0.10,
@@ -45,8 +45,15 @@ FT = "gain from fine-tuning on arabic"
             0.001,
             (4, 12),
             True,
-            "evidence at the language level that "
-            "Semitic-specific transfer (Semitic languages have a larger",
+            "Semitic-specific transfer: at the language level, Semitic languages have a larger",
+        ),
+        (
+            0.10,
+            0.30,
+            0.001,
+            (4, 12),
+            True,
+            "no evidence at the language level of Semitic-specific transfer (Semitic languages",
         ),
         (
             -0.10,
@@ -64,7 +71,9 @@ def test_language_verdict_rule(estimate, p, floor, counts, interaction, expected
     verdict = language_verdict(estimate, p, floor, 0.05, *counts, FT, interaction)
     assert verdict.startswith(expected)
     # Only the source × target interaction is called Semitic-specific transfer.
-    assert ("Semitic-specific" in verdict) == (interaction and p <= 0.05 and estimate > 0)
+    called = verdict.startswith("Semitic-specific transfer")
+    assert called == (interaction and p <= 0.05 and estimate > 0)
+    assert "that Semitic-specific" not in verdict
 
 
 def test_a_monte_carlo_floor_asks_for_more_draws_not_more_languages():
@@ -91,9 +100,17 @@ def item_line(text: str) -> str:
 def test_a_planted_effect_with_enough_languages_is_evidence_at_the_language_level():
     text, transfer = study_findings(n_semitic=6, n_control=12, effect=0.25, sd_lang=0.1)
     assert "evidence at the language level that Semitic languages have a larger" in headline(text)
-    meta = transfer.query("level == 'pooled' and method == 'language_meta' and contrast == 'ft'")
+    meta = transfer.query(
+        "level == 'pooled' and method == 'language_meta_logit' and contrast == 'ft'"
+    )
     row = meta.iloc[0]
-    assert f"meta-regression estimate {pp(row.estimate)}" in text
+    estimate = f"{row.estimate:+.2f}".replace("-", "\u2212")
+    assert f"meta-regression estimate {estimate} log-odds" in text
+    points = transfer.query(
+        "level == 'pooled' and method == 'language_meta' and contrast == 'ft'"
+    ).iloc[0]
+    assert "in percentage points (descriptive: headroom alone can make one" in text
+    assert f"{pp(points.estimate)}" in text
     assert f"on {int(row.df)} df" in text
     assert "randomization over language labels p < 0.001" in text
     assert "conditional on these 6 + 12 languages" in item_line(text)
@@ -110,7 +127,7 @@ def test_no_effect_with_heterogeneous_gains_is_no_evidence_and_the_item_level_is
     assert line.startswith("- Item level, conditional on these 5 + 12 languages")
     assert "(do these Semitic targets gain more than these controls, for these languages?)" in line
     assert "for these languages only, which does not carry over" in line
-    assert "Regression of the cell delta (languages fixed)" in text
+    assert "Regression of the cell's log-odds gain (languages fixed)" in text
     assert "(cell-level OLS: languages fixed)]" in text
 
 

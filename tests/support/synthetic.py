@@ -171,3 +171,81 @@ def language_study(
     )
     scores["is_source"] = scores["lang"].isin(LANGUAGE_SOURCE["arabic"])
     return items, scores, StudyFacts(sources=LANGUAGE_SOURCE)
+
+
+HEADROOM_SOURCES = {"arabic": ["arb_Arab"], "english": ["eng_Latn"]}
+
+
+def headroom_study(
+    n_semitic: int = 4,
+    n_control: int = 12,
+    n_models: int = 3,
+    n_items: int = 100,
+    headroom: float = 2.0,
+    gains: dict[str, float] | None = None,
+    effects: dict[str, float] | None = None,
+    cot_gain: float | None = 0.6,
+    sd_lang: float = 0.0,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, StudyFacts]:
+    """(items, scores, study) of a two-source study (arabic, english) whose gains are set on the
+    logit scale, in memory. Item i of language l under model m is right with probability
+
+        σ(base_m + level_l − headroom · [l Semitic] + item_i + shift)
+
+    with shift 0 for base/direct, gains[s] · k_m + effects[s] · [l Semitic] + u_{l,s} after
+    fine-tuning on source s (k_m from 0.6 to 1.4: the gain differs by model; u ~ N(0,
+    sd_lang)) and cot_gain · k_m for base/cot (no cot cells when None). Semitic targets start
+    `headroom` logits lower, so a gain the same in logits everywhere is a different number of
+    percentage points for them: headroom, with no Semitic-specific effect unless `effects`
+    plants one. Both sources' languages are evaluated too (they are excluded from the tests).
+    """
+    rng = np.random.default_rng(seed)
+    gains = gains if gains is not None else {"arabic": 1.0, "english": 0.3}
+    effects = effects or {}
+    langs = ["arb_Arab", "eng_Latn", *SEMITIC_POOL[:n_semitic], *CONTROL_POOL[:n_control]]
+    semitic = np.array([lang in SEMITIC_POOL or lang == "arb_Arab" for lang in langs])
+    ids = [f"https://synthetic.test/p{i // 2}#{i % 2 + 1}" for i in range(n_items)]
+    item = rng.uniform(-1.5, 1.5, n_items)
+    level = rng.normal(1.0, 0.3, len(langs)) - headroom * semitic
+    own = {s: rng.normal(0.0, sd_lang, len(langs)) for s in gains}
+    frames = []
+    for m in range(n_models):
+        name, base = f"model-{m}", -0.3 + 0.3 * m
+        k = 0.6 + 0.8 * m / max(n_models - 1, 1)
+        for j, lang in enumerate(langs):
+            cells = [("base", "direct", 0.0)]
+            if cot_gain is not None:
+                cells.append(("base", "cot", cot_gain * k))
+            for source, gain in gains.items():
+                shift = gain * k + effects.get(source, 0.0) * semitic[j] + own[source][j]
+                cells.append((Weights.adapter(source, 0).name, "direct", shift))
+            for weights, prompting, shift in cells:
+                p = 1.0 / (1.0 + np.exp(-(base + level[j] + item + shift)))
+                right = (rng.random(n_items) < p).astype(int)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "model": name,
+                            "weights": weights,
+                            "prompting": prompting,
+                            "lang": lang,
+                            "id": ids,
+                            "correct_loglik": right,
+                            "correct_gen": np.nan,
+                            "predictions_file": Cell(name, weights, prompting, lang).predictions(
+                                "synthetic"
+                            ),
+                        }
+                    )
+                )
+    items = pd.concat(frames, ignore_index=True)
+    scores = (
+        items.groupby(["model", "weights", "prompting", "lang"], sort=False)["correct_loglik"]
+        .mean()
+        .rename("accuracy_loglik")
+        .reset_index()
+    )
+    sources = {code for codes in HEADROOM_SOURCES.values() for code in codes}
+    scores["is_source"] = scores["lang"].isin(sources)
+    return items, scores, StudyFacts(sources=HEADROOM_SOURCES)
