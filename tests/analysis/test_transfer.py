@@ -37,7 +37,16 @@ def pooled(transfer: pd.DataFrame, method: str, contrast: str = "ft") -> pd.Seri
 
 def rejections(replicates: int, seed: int, **study) -> dict[str, int]:
     """How often each pooled test rejects at 0.05 over simulated studies."""
-    counts = {"language_meta": 0, "language_randomization": 0, "did": 0}
+    counts = dict.fromkeys(
+        [
+            "language_meta",
+            "language_randomization",
+            "language_meta_logit",
+            "language_randomization_logit",
+            "did",
+        ],
+        0,
+    )
     for r in range(replicates):
         items, scores, facts = language_study(seed=seed + r, **study)
         transfer = transfer_table(items, scores, facts, FAST)
@@ -51,6 +60,8 @@ def test_a_planted_family_effect_is_found_at_the_language_level():
     counts = rejections(8, 0, n_semitic=5, effect=0.25, sd_lang=0.1, n_items=40)
     assert counts["language_randomization"] >= 6, counts
     assert counts["language_meta"] >= 6, counts
+    assert counts["language_randomization_logit"] >= 6, counts
+    assert counts["language_meta_logit"] >= 6, counts
 
 
 def test_without_a_family_effect_the_language_level_keeps_its_size():
@@ -60,6 +71,8 @@ def test_without_a_family_effect_the_language_level_keeps_its_size():
     counts = rejections(16, 100, n_semitic=5, effect=0.0, sd_lang=0.15, n_items=80)
     assert counts["language_meta"] <= 2, counts
     assert counts["language_randomization"] <= 2, counts
+    assert counts["language_meta_logit"] <= 2, counts
+    assert counts["language_randomization_logit"] <= 2, counts
     assert counts["did"] >= 6, counts
 
 
