@@ -154,6 +154,7 @@ def test_the_matrix_has_every_source_and_target_and_the_interaction(two_sources)
     assert (interaction.source, interaction.reference) == ("arabic", "english")
     assert interaction.ci_low <= 0.15 <= interaction.ci_high
     assert interaction.smallest_p == pytest.approx(1 / 35)
+    assert interaction.logit_estimate > 0 and np.isfinite(interaction.logit_p_randomization)
 
 
 def test_with_one_source_the_matrix_says_the_interaction_needs_two(tmp_path):
