@@ -1,14 +1,24 @@
 # xlt: cross-lingual transfer studies as a build graph. See README.md and config/config.yaml.
 from snakemake.utils import min_version
 
-from xlt.snakemake_internals import configfiles_given, is_touch_run, planned_jobs
+from xlt.io import read_yaml
+from xlt.jobs import config_errors_exit
+from xlt.snakemake_internals import (
+    before_output_deletion,
+    configfiles_given,
+    is_touch_run,
+    planned_jobs,
+)
 
 min_version("9.0")
 
 
 # A study config given with --configfile replaces the demo config instead of being merged into
 # it (Snakemake merges mappings recursively, so the demo's models would leak into a study).
+# Read by xlt first: a YAML syntax error or a key given twice is named by file and line.
 if not configfiles_given(workflow):
+    with config_errors_exit():
+        read_yaml("config/config.yaml")
 
     configfile: "config/config.yaml"
 
@@ -26,6 +36,12 @@ if not STUDY.external:
 
 
 include: "rules/analysis.smk"
+
+
+# `--delete-all-output` and `--delete-temp-output` never reach `onstart`: refused here while a
+# finished adapter exists, as root too (README, "When something goes wrong").
+if not STUDY.external:
+    before_output_deletion(workflow, refuse_deletion)
 
 
 rule all:

@@ -4,12 +4,12 @@ import re
 import sys
 from pathlib import Path
 
-from xlt.config import check_config, validate_config
+from xlt.config import check_config, check_config_files, check_data_sizes, validate_config
 from xlt.data.belebele import check_data_files
 from xlt.jobs import config_errors_exit
-from xlt.snakemake_internals import declare_params, default_resource_args
+from xlt.snakemake_internals import config_file_paths, declare_params, default_resource_args
 from xlt.summary import run_summary
-from xlt.train.guard import PlannedTraining, refuse_rebuilds
+from xlt.train.guard import PlannedTraining, refuse_output_deletion, refuse_rebuilds
 from xlt.study import (
     ADAPTER,
     DATA,
@@ -32,11 +32,14 @@ from xlt.study import (
 BASE_DIR = Path(workflow.basedir)
 # A bad config stops here, before any job, with one line: `xlt: error: <key, problem, fix>`.
 with config_errors_exit():
+    check_config_files(config_file_paths(workflow))  # a key given twice, by file and lines
     validate_config(config, BASE_DIR / "config" / "schema.yaml")
     templates = config.get("templates_file", "config/templates.yaml")
     CONFIG_DIR = Path(".") if Path(templates).exists() else BASE_DIR
     check_config(config, base_dir=CONFIG_DIR)
     STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
+    if not STUDY.external:
+        check_data_sizes(config, STUDY.raw_data(config["data"]["reference"]))
     STUDY.analysis_cells  # a bad predictions tree or undeclared source stops the run here
 # The profile's plain default resources (partition, account, ...): a model that leaves a key
 # unset that another model sets gets the default instead of nothing.
@@ -51,6 +54,13 @@ def per_job(function):
     it skips that.
     """
     return declare_params(function)
+
+
+def refuse_deletion(only_temp):
+    """`--delete-all-output` (`--delete-temp-output` when `only_temp`) while a finished adapter
+    exists: one `xlt: error:` line naming them and how to retire one, exit status 1."""
+    with config_errors_exit():
+        refuse_output_deletion(STUDY.adapters(), only_temp)
 
 
 def alternatives(names):

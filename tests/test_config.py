@@ -176,3 +176,59 @@ def test_an_evaluated_prompting_needs_its_template_and_budget():
     del config["evaluate"]["max_new_tokens"]["cot"]
     with pytest.raises(ConfigError, match=r"evaluate\.max_new_tokens\.cot"):
         check_config(config)
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path):
+    from xlt.config import check_config_files
+    from xlt.errors import DataError
+
+    path = tmp_path / "study.yaml"
+    path.write_text("seeds: [0]\nlanguages: [heb_Hebr]\nseeds: [1]\n", encoding="utf-8")
+    with pytest.raises(DataError) as raised:
+        check_config_files([path])
+    assert str(raised.value) == (
+        f"{path}:3: key 'seeds' is given twice (first at line 1); YAML would silently keep the "
+        "last one. Keep one of them."
+    )
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("finetune:\n  lora:\n    r: 8\n    r: 16\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"nested\.yaml:4: key 'r' is given twice \(first at line 3\)"
+    ):
+        check_config_files([nested])
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    from xlt.errors import DataError
+    from xlt.io import read_yaml
+
+    path = tmp_path / "study.yaml"
+    path.write_text("data:\n  source: local\n\tn_test: 16\n", encoding="utf-8")
+    with pytest.raises(DataError) as raised:
+        read_yaml(path)
+    assert str(raised.value) == (
+        f"{path}:3:1: not valid YAML (found character '\\t' that cannot start any token); YAML "
+        "indents with spaces, never tabs."
+    )
+
+
+def test_shipped_yaml_files_have_no_key_twice():
+    from xlt.config import check_config_files
+
+    check_config_files(sorted((REPO / "config").glob("*.yaml")))
+
+
+def test_n_test_is_checked_against_the_reference_data_on_disk(tmp_path):
+    from xlt.config import check_data_sizes
+
+    config = load("config")
+    reference = "resources/demo/belebele/eng_Latn.jsonl"
+    check_data_sizes(config, reference)
+    config["data"]["n_test"] = 100000
+    with pytest.raises(ConfigError) as raised:
+        check_data_sizes(config, reference)
+    assert str(raised.value) == (
+        "data.n_test = 100000, but the reference language eng_Latn has 40 items "
+        f"({reference}): hold out at least one and leave some for fine-tuning."
+    )
+    check_data_sizes(config, tmp_path / "not-downloaded-yet.jsonl")  # checked by the rule

@@ -16,11 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from xlt.errors import ConfigError
+from xlt.io import read_yaml
 from xlt.languages import UnknownLanguageError, check_codes
 from xlt.prompts import load_templates
 from xlt.study import MODEL_MARKER
 
-__all__ = ["ConfigError", "check_config", "validate_config"]
+__all__ = [
+    "ConfigError",
+    "check_config",
+    "check_config_files",
+    "check_data_sizes",
+    "validate_config",
+]
 
 LANG_CODE_PATTERN = "^[a-z]{3}_[A-Z][a-z]{3}$"
 
@@ -213,3 +220,33 @@ def check_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> None:
                 f"prompts.{prompting}: template '{template_id}' is not in {templates_file}; "
                 f"known templates: {', '.join(sorted(templates))}."
             )
+
+
+def check_config_files(paths: Iterable[str | Path]) -> None:
+    """Read each config file again as xlt reads YAML: a key given twice (which Snakemake's
+    loader silently resolves to the last) or a syntax error raises DataError naming the file
+    and line(s)."""
+    for path in paths:
+        read_yaml(path)
+
+
+def count_items(path: str | Path) -> int:
+    """The number of items (non-blank lines) of a Belebele JSONL file."""
+    with Path(path).open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def check_data_sizes(config: Mapping[str, Any], reference_file: str | Path) -> None:
+    """What the split rule would reject, checked when the workflow is planned (before any job
+    runs and before Snakemake deletes the split it would remake): `data.n_test` must leave
+    items for fine-tuning in the reference language's data, when that data is on disk."""
+    data = config.get("data") or {}
+    if "n_test" not in data or not Path(reference_file).is_file():
+        return
+    total = count_items(reference_file)
+    if not 0 < data["n_test"] < total:
+        raise ConfigError(
+            f"data.n_test = {data['n_test']}, but the reference language {data['reference']} "
+            f"has {total} items ({reference_file}): hold out at least one and leave some for "
+            "fine-tuning."
+        )

@@ -9,6 +9,8 @@ rule's log). Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import os
+
 
 class XltError(Exception):
     """An expected failure; the message is complete on its own (what, where, what to do)."""
@@ -24,3 +26,17 @@ class DataError(XltError, ValueError):
 
 class MissingFileError(XltError, FileNotFoundError):
     """A file the run needs is not there; the message says which and how to make it."""
+
+
+class DiskFullError(XltError, OSError):
+    """A file could not be written because its filesystem is full (or over quota)."""
+
+    def __init__(self, path: object, reason: str = "no space left on device") -> None:
+        where = str(path) if path else "a file of this job"
+        folder = (os.path.dirname(str(path)) or ".") if path else "."
+        self.path, self.reason = path, reason
+        super().__init__(
+            f"could not write {where}: {reason}. Free space on that filesystem (`df -h "
+            f"{folder}`) and rerun; nothing half-written was kept (outputs are written beside "
+            "their place and moved there whole)."
+        )

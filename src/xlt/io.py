@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -12,9 +13,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from xlt.errors import DataError, MissingFileError
+from xlt.errors import DataError, DiskFullError, MissingFileError
 
 IGNORED_IN_DIRS = frozenset({".snakemake_timestamp"})
+# errno values that mean "the filesystem is full": no space, or over the user's quota.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_full(exc: BaseException, path: str | Path | None = None) -> DiskFullError | None:
+    """A one-line DiskFullError naming `path` (or the file the error names) when `exc` is a
+    full filesystem, else None."""
+    if not isinstance(exc, OSError) or exc.errno not in DISK_FULL:
+        return None
+    if isinstance(exc, DiskFullError):
+        return exc
+    reason = "over the disk quota" if exc.errno == errno.EDQUOT else "no space left on device"
+    return DiskFullError(path or exc.filename, reason)
 
 
 def _umask() -> int:
@@ -40,6 +54,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if full := disk_full(exc, path):
+            raise full from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -63,6 +81,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         if path.exists():
             path.rmdir()
         os.replace(tmp, path)
+    except OSError as exc:
+        if full := disk_full(exc, path):
+            raise full from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
@@ -168,3 +190,51 @@ def sha256_path(path: str | Path) -> str:
         rel = file.relative_to(path).as_posix()
         digest.update(f"{rel}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
+
+
+def _unique_key_loader() -> type:
+    """A yaml SafeLoader whose mappings refuse a key given twice (PyYAML keeps the last)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the base class reports it
+                    break
+                if first is not None:
+                    raise DataError(
+                        f"{Path(key_node.start_mark.name)}:{key_node.start_mark.line + 1}: key "
+                        f"{key!r} is given twice (first at line {first.line + 1}); YAML would "
+                        "silently keep the last one. Keep one of them."
+                    )
+                seen[key] = key_node.start_mark
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Read a YAML file the project relies on: a key given twice in one mapping, or a syntax
+    error, raises DataError naming the file and line(s)."""
+    import yaml
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    loader = _unique_key_loader()(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = exc.problem or exc.context or "a syntax error"
+        tab = "; YAML indents with spaces, never tabs" if "'\\t'" in problem else ""
+        raise DataError(f"{where}: not valid YAML ({problem}){tab}.") from None
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({exc}).") from None
+    finally:
+        loader.dispose()

@@ -12,10 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from xlt.data.belebele import N_OPTIONS
 from xlt.errors import XltError
+from xlt.io import read_yaml
 
 PLACEHOLDERS = {"passage", "question", "options"}
 OPTION_PLACEHOLDERS = {"label", "answer"}
@@ -104,7 +103,7 @@ def _check_fields(template_id: str, name: str, text: str, allowed: set[str]) -> 
 def load_templates(path: str | Path) -> dict[str, PromptTemplate]:
     """Read a templates YAML file: a mapping from template id to its fields."""
     path = Path(path)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise TemplateError(f"{path}: expected a mapping from template id to template.")
     templates = {}

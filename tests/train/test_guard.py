@@ -54,3 +54,38 @@ def test_a_code_change_can_be_kept_without_retraining_or_reevaluating(finished):
         str(adapter), {"lora": {"r": 8}}, {"train": [str(train)]}, "Code has changed since last"
     )
     assert "`--rerun-triggers mtime params input`" in explain_rebuild(plan)
+
+
+def test_a_damaged_model_marker_is_named_as_damaged(finished, tmp_path):
+    adapter, train = finished
+    marker = tmp_path / "demo-dense.json"
+    marker.write_text('{"name": "demo-dense",\n "load_from": ', encoding="utf-8")
+    plan = PlannedTraining(
+        str(adapter), {"lora": {"r": 8}}, {"model": str(marker), "train": [str(train)]}
+    )
+    message = explain_rebuild(plan)
+    assert message.startswith(
+        f"{adapter} is a finished adapter and this run would retrain it, because an input "
+        f"changed: {marker}:2: not valid JSON (Expecting value). That file is damaged, "
+        "not changed, and the adapter is intact: restore"
+    ), message
+
+
+def test_deleting_all_output_is_refused_while_a_finished_adapter_exists(finished, tmp_path):
+    from xlt.train.guard import refuse_output_deletion
+
+    adapter, _ = finished
+    unfinished = tmp_path / "ft-arabic-s1"
+    refuse_output_deletion([str(unfinished)], only_temp=False)  # nothing finished: allowed
+    for only_temp, option in ((False, "--delete-all-output"), (True, "--delete-temp-output")):
+        with pytest.raises(AdapterRebuildError) as raised:
+            refuse_output_deletion([str(unfinished), str(adapter)], only_temp=only_temp)
+        message = str(raised.value)
+        assert message == (
+            f"snakemake {option} is refused while the workflow has finished adapters (1: "
+            f"{adapter}): no Snakemake command deletes a finished adapter. To retire one, move "
+            f"it and its sidecar out of results/ by hand (mkdir -p retired/{tmp_path.name} && "
+            f"mv {adapter} {adapter}.prov.json retired/{tmp_path.name}/); once none is left, "
+            "the command runs."
+        ), message
+        assert "\n" not in message

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlt.errors import XltError
-from xlt.io import sha256_path
+from xlt.errors import DataError, XltError
+from xlt.io import read_json, read_jsonl, sha256_path
 from xlt.provenance import read_provenance, resolve_recorded
 
 
@@ -74,11 +74,38 @@ def changed_inputs(
     return changes
 
 
+def damaged_inputs(current: Mapping[str, str | list[str]]) -> list[tuple[str, str]]:
+    """(path, what is wrong) for each JSON or JSONL input (a model marker, training data) that
+    cannot be read: a damaged file, which Snakemake sees only as a changed one."""
+    readers = {".json": read_json, ".jsonl": read_jsonl}
+    found = []
+    for value in current.values():
+        for path in [value] if isinstance(value, str) else value:
+            reader = readers.get(Path(path).suffix)
+            if reader and Path(path).is_file():
+                try:
+                    reader(path)
+                except DataError as exc:
+                    problem = str(exc).split("; fix or remove that line")[0].removesuffix(".")
+                    found.append((path, problem))
+    return found
+
+
 def explain_rebuild(planned: PlannedTraining) -> str | None:
     """Why rerunning this job would replace a finished adapter, or None if none exists."""
     adapter = Path(planned.adapter)
     if not adapter.exists() or not any(adapter.iterdir()):
         return None
+    damaged = damaged_inputs(planned.inputs)
+    if damaged:
+        path, problem = damaged[0]
+        return (
+            f"{adapter} is a finished adapter and this run would retrain it, because an input "
+            f"changed: {problem}. That file is damaged, not changed, and the adapter is "
+            f"intact: restore {path} from a backup, or remake only it (`snakemake --cores 1 "
+            f"--forcerun {path} -- {path}`, which reruns the rule that made it), then keep the "
+            f"adapter with `snakemake --touch {adapter}`."
+        )
     try:
         record = read_provenance(adapter)
     except (FileNotFoundError, XltError):
@@ -130,3 +157,35 @@ def refuse_rebuilds(planned: Iterable[PlannedTraining]) -> None:
         others = len(messages) - 1
         more = f" ({others} other finished adapter(s) likewise.)" if others else ""
         raise AdapterRebuildError(messages[0] + more)
+
+
+def finished(adapter: str | Path) -> bool:
+    """Whether `adapter` is a finished adapter directory (it exists and is not empty)."""
+    path = Path(adapter)
+    return path.is_dir() and any(path.iterdir())
+
+
+def retire_hint(adapter: str | Path) -> str:
+    """The commands that retire a finished adapter: move it and its sidecar out of results/."""
+    adapter = Path(adapter)
+    aside = Path("retired") / adapter.parent.name
+    return f"mkdir -p {aside} && mv {adapter} {adapter}.prov.json {aside}/"
+
+
+def refuse_output_deletion(adapters: Iterable[str], only_temp: bool) -> None:
+    """Raise AdapterRebuildError when `snakemake --delete-all-output` (or
+    `--delete-temp-output`) runs while any of the workflow's `adapters` is finished.
+
+    Both are refused, whatever a rule's output flags say today, so that no change to a rule
+    can make either command take an adapter; the user retires an adapter by moving it.
+    """
+    found = sorted(str(a) for a in adapters if finished(a))
+    if not found:
+        return
+    command = "--delete-temp-output" if only_temp else "--delete-all-output"
+    raise AdapterRebuildError(
+        f"snakemake {command} is refused while the workflow has finished adapters "
+        f"({len(found)}: {', '.join(found)}): no Snakemake command deletes a finished adapter. "
+        f"To retire one, move it and its sidecar out of results/ by hand "
+        f"({retire_hint(found[0])}); once none is left, the command runs."
+    )
