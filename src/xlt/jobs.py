@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from xlt.errors import XltError
-from xlt.io import sha256_path
+from xlt.io import disk_full, sha256_path
 from xlt.provenance import now, write_provenance
 
 ERROR_PREFIX = "xlt: error: "
@@ -101,9 +101,14 @@ def start_job(log_file: str | Path | None, threads: int | None = None, rule: str
     started = now()
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "a", encoding="utf-8") as log:
-            log.write(f"{ATTEMPT_HEADER} {rule} started {started} =====\n")
-        handlers.append(logging.FileHandler(log_file, mode="a", encoding="utf-8"))
+        try:
+            with open(log_file, "a", encoding="utf-8") as log:
+                log.write(f"{ATTEMPT_HEADER} {rule} started {started} =====\n")
+        except OSError as exc:
+            if full := disk_full(exc, log_file):
+                raise full from None
+            raise
+        handlers.append(_JobLogHandler(log_file))
     logging.basicConfig(
         level=logging.INFO,
         handlers=handlers,
@@ -115,6 +120,29 @@ def start_job(log_file: str | Path | None, threads: int | None = None, rule: str
     if threads:
         limit_threads(threads)
     return Job(rule=rule, log_file=str(log_file) if log_file else None, started=started)
+
+
+class _JobLogHandler(logging.FileHandler):
+    """The job's log file. A full disk is reported once, in one line, instead of a
+    `--- Logging error ---` traceback for every record that could not be written."""
+
+    def __init__(self, log_file: str | Path) -> None:
+        super().__init__(log_file, mode="a", encoding="utf-8")
+        self.log_file = str(log_file)
+        self.full = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        full = disk_full(sys.exc_info()[1], self.log_file)
+        if full is None:
+            super().handleError(record)
+        elif not self.full:
+            self.full = True
+            print(
+                f"xlt: warning: could not write {self.log_file}: {full.reason}; the log is "
+                "incomplete from here on.",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def quiet_libraries() -> None:
@@ -143,10 +171,14 @@ def report_error(exc: XltError, log_file: str | None) -> None:
     line = ERROR_PREFIX + " ".join(str(exc).split("\n"))
     print(line, file=sys.stderr, flush=True)
     if log_file:
-        with open(log_file, "a", encoding="utf-8") as log:
-            log.write(line + "\n")
-            if os.environ.get("XLT_DEBUG"):
-                log.write("".join(traceback.format_exception(exc)))
+        try:
+            with open(log_file, "a", encoding="utf-8") as log:
+                log.write(line + "\n")
+                if os.environ.get("XLT_DEBUG"):
+                    log.write("".join(traceback.format_exception(exc)))
+        except OSError as error:
+            if disk_full(error) is None:
+                raise
 
 
 @contextmanager
@@ -157,13 +189,16 @@ def run_job(snakemake: Any, torch_threads: bool = True) -> Iterator[Job]:
     """
     log_file = snakemake.log[0] if len(snakemake.log) else None
     threads = snakemake.threads if torch_threads else None
-    job = start_job(log_file, threads, rule=snakemake.rule)
     try:
-        yield job
-    except XltError as exc:
+        yield start_job(log_file, threads, rule=snakemake.rule)
+    except (XltError, OSError) as exc:
+        # A full disk is an expected failure wherever it happens: one line naming the path.
+        expected = exc if isinstance(exc, XltError) else disk_full(exc)
+        if expected is None:
+            raise
         for handler in logging.getLogger().handlers:
             handler.flush()
-        report_error(exc, log_file)
+        report_error(expected, log_file)
         sys.exit(1)
 
 

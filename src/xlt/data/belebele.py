@@ -288,5 +288,13 @@ def write_language(
 
 
 def read_items(path: str | Path) -> list[dict[str, Any]]:
-    """Read a prepared `results/data/{lang}/{split}.jsonl` file."""
-    return read_jsonl(path)
+    """Read a prepared `results/data/{lang}/{split}.jsonl` file; a line that cannot be read
+    names the file as damaged and how to make it again (the workflow wrote it)."""
+    try:
+        return read_jsonl(path)
+    except DataError as exc:
+        where = str(exc).split("; fix or remove that line")[0].removesuffix(".")
+        raise DataError(
+            f"{where}: the workflow wrote this file whole, so it is damaged; make it again "
+            f"with `snakemake --cores 1 --forcerun {path} -- {path}`."
+        ) from None

@@ -30,6 +30,53 @@ class AdapterMismatchError(XltError, ValueError):
     """An adapter trained on one base model was about to be applied to another."""
 
 
+class DamagedAdapterError(XltError, ValueError):
+    """A finished adapter's weights cannot be read (cut short, overwritten)."""
+
+
+def safetensors_problem(path: str | Path) -> str | None:
+    """What is wrong with a safetensors file's structure, or None: its header must parse and
+    the file must hold every byte the header declares (a cut file does not). Reads the header
+    only, however large the file."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"it has {size} bytes, fewer than a safetensors header needs"
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            return f"its header declares {length} bytes but the file has {size}"
+        try:
+            header = json.loads(fh.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return f"its header is not valid JSON ({exc})"
+    try:
+        end = max(
+            (int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"),
+            default=0,
+        )
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return "its header does not describe tensors"
+    if 8 + length + end > size:
+        return f"it is cut short: {size} bytes of the {8 + length + end} its header declares"
+    return None
+
+
+def check_adapter_files(adapter: str | Path) -> None:
+    """Raise DamagedAdapterError naming the first adapter weights file that cannot be read."""
+    from xlt.train.guard import retire_hint
+
+    for path in sorted(Path(adapter).glob("*.safetensors")):
+        problem = safetensors_problem(path)
+        if problem:
+            raise DamagedAdapterError(
+                f"{path} is damaged ({problem}): the adapter {adapter} cannot be used. "
+                f"Restore it from a backup, or retire it ({retire_hint(adapter)}) and rerun "
+                "to train it again; `xlt audit` lists every damaged output."
+            )
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """What is needed to load a model the same way everywhere."""
@@ -216,9 +263,18 @@ def load_model(
         model.to(placement)
     if adapter is not None:
         from peft import PeftModel
+        from safetensors import SafetensorError
 
-        with peft_pattern_warnings_silenced():
-            model = PeftModel.from_pretrained(model, str(adapter))
+        from xlt.train.guard import retire_hint
+
+        try:
+            with peft_pattern_warnings_silenced():
+                model = PeftModel.from_pretrained(model, str(adapter))
+        except SafetensorError as exc:
+            raise DamagedAdapterError(
+                f"{adapter}: its weights cannot be read ({exc}); restore the adapter from a "
+                f"backup, or retire it ({retire_hint(adapter)}) and rerun to train it again."
+            ) from None
     model.eval()
     return model
 
@@ -231,7 +287,8 @@ def check_adapter(adapter: str | Path, ref: ModelRef) -> None:
             f"{config_path} is missing: {adapter} is not a finished PEFT adapter directory; "
             "rerun its finetune job (snakemake reruns it when the directory is removed)."
         )
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_json(config_path)
+    check_adapter_files(adapter)
     base, revision = config.get("base_model_name_or_path"), config.get("revision")
     if base != ref.load_from or (revision or None) != (ref.revision or None):
         raise AdapterMismatchError(
