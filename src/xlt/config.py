@@ -11,6 +11,7 @@ a bad config stops the run before any job starts.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -227,7 +228,8 @@ def check_config_files(paths: Iterable[str | Path]) -> None:
     loader silently resolves to the last) or a syntax error raises DataError naming the file
     and line(s)."""
     for path in paths:
-        read_yaml(path)
+        shown = os.path.relpath(path)  # Snakemake makes --configfile paths absolute
+        read_yaml(path if shown.startswith("..") else shown)
 
 
 def count_items(path: str | Path) -> int:

@@ -88,8 +88,9 @@ def start_job(log_file: str | Path | None, threads: int | None = None, rule: str
     """Send `xlt` logging to the job's log file (progress and warnings to stderr too), keep
     library progress bars off the console, and pin the thread count.
 
-    The log is appended to, each attempt under a header line with its start time: a rerun job
-    (a preempted fine-tuning run that resumes) keeps the log of the attempts before it.
+    The log is appended to, each attempt under a header line with its start time. Snakemake
+    deletes a job's log before it runs the job again, so in a workflow run a log holds the
+    latest attempt only (README, "When something goes wrong").
 
     Torch uses every core by default; a job must use only the threads Snakemake gave it, or
     parallel jobs oversubscribe the machine. Setting the environment variables as well covers

@@ -89,3 +89,13 @@ def test_deleting_all_output_is_refused_while_a_finished_adapter_exists(finished
             "the command runs."
         ), message
         assert "\n" not in message
+
+
+def test_a_forced_rerun_is_named_as_forced(finished):
+    adapter, train = finished
+    plan = PlannedTraining(
+        str(adapter), {"lora": {"r": 8}}, {"train": [str(train)]}, reason="Forced execution"
+    )
+    message = explain_rebuild(plan)
+    assert "(the command forces it: --forcerun, --forceall, -R or --forcetargets)" in message
+    assert "run without forcing it" in message

@@ -131,6 +131,9 @@ def explain_rebuild(planned: PlannedTraining) -> str | None:
             "run with `--rerun-triggers mtime params input` (code changes then rerun nothing), "
             f"or {touch}"
         )
+    elif "forced" in planned.reason.lower():
+        what = "the command forces it: --forcerun, --forceall, -R or --forcetargets"
+        keep = "run without forcing it (force only the rules after it, e.g. `--forcerun evaluate`)"
     else:
         what = (
             "what it was trained from would be made again first; Snakemake says: "
