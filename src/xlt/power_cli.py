@@ -30,6 +30,8 @@ DEFAULTS = {
     "sd_lang": 0.3,
     "effect": 0.5,
     "alpha": 0.05,
+    "headroom": 0.0,
+    "other_gain": 0.1,
 }
 TARGET_POWER = 0.8
 
@@ -118,6 +120,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--alpha", type=float, help=f"test level (default {DEFAULTS['alpha']})")
     parser.add_argument(
+        "--headroom",
+        type=float,
+        help="how many logits lower the Semitic targets start, for the Semitic-specific "
+        f"(source × target interaction) test (default {DEFAULTS['headroom']})",
+    )
+    parser.add_argument(
+        "--other-gain",
+        type=float,
+        help="general gain of the non-Semitic source, logits, against 0.3 for the Semitic "
+        f"source, for the Semitic-specific test (default {DEFAULTS['other_gain']})",
+    )
+    parser.add_argument(
         "--replicates", type=int, default=200, help="simulated studies per evaluation"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation")
@@ -167,7 +181,9 @@ def report(values: Mapping[str, Any], found: ConfigDesign | None, args: argparse
         Design,
         effect_points,
         fewest_controls,
+        format_interaction,
         format_report,
+        interaction_power,
         minimum_detectable_effect,
         power,
     )
@@ -181,12 +197,28 @@ def report(values: Mapping[str, Any], found: ConfigDesign | None, args: argparse
         sd_lang=values["sd_lang"],
         effect=values["effect"],
         alpha=values["alpha"],
+        headroom=values["headroom"],
+        other_gain=values["other_gain"],
     )
     reps, seed = args.replicates, args.seed
     lines = [*_design_lines(values, found), ""]
     lines += [format_report(design, power(design, reps, seed)), ""]
+    lines += [format_interaction(design, interaction_power(design, reps, seed)), ""]
+    mde = minimum_detectable_effect(
+        design, TARGET_POWER, test="interaction_randomization", replicates=reps, seed=seed
+    )
+    text = (
+        f"{mde.logits:.2f} logits (power there {mde.power:.2f})"
+        if math.isfinite(mde.logits)
+        else "none: the test cannot reach it in this design, at any effect up to 3 logits"
+    )
+    lines += [
+        f"Smallest Semitic-specific effect the interaction's randomization test detects with "
+        f"power {TARGET_POWER:g}: {text}.",
+        "",
+    ]
     lines.append(
-        f"Smallest Semitic-specific effect detected with power {TARGET_POWER:g} "
+        f"Smallest Semitic-vs-control effect of one source detected with power {TARGET_POWER:g} "
         f"(α = {design.alpha:g}; {reps} simulated studies per evaluation):"
     )
     for test, label in (

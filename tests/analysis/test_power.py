@@ -97,3 +97,19 @@ def test_fewest_controls():
     # is not found however many controls are added.
     capped = pw.fewest_controls(design, 0.8, 0.3, replicates=60, seed=3, max_controls=16)
     assert capped.powered is None and capped.randomization == 4
+
+
+def test_the_semitic_specific_interaction_test_keeps_its_size_under_headroom():
+    """Two sources with unequal general gains (1.0 and 0.1 logits), Semitic targets 2 logits
+    lower, a guessing floor of 1/4, no Semitic-specific effect: the log-odds interaction
+    tests reject at about the nominal rate (160 studies; 16 or more at a true 0.05 happen
+    with probability 0.01) and find a planted 1.0-logit effect in most."""
+    from xlt.analysis.power import Design, interaction_power
+
+    design = Design(
+        n_semitic=4, n_control=12, n_items=60, effect=1.0, headroom=2.0, global_gain=1.0
+    )
+    results = interaction_power(design, replicates=160, seed=3)
+    for test in results.tests:
+        assert test.rejections_null <= 15, test
+        assert test.rejections_effect >= 80, test

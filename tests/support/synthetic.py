@@ -186,19 +186,20 @@ def headroom_study(
     effects: dict[str, float] | None = None,
     cot_gain: float | None = 0.6,
     sd_lang: float = 0.0,
+    chance: float = 0.25,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, StudyFacts]:
     """(items, scores, study) of a two-source study (arabic, english) whose gains are set on the
     logit scale, in memory. Item i of language l under model m is right with probability
 
-        σ(base_m + level_l − headroom · [l Semitic] + item_i + shift)
+        chance + (1 − chance) · σ(base_m + level_l − headroom · [l Semitic] + item_i + shift)
 
     with shift 0 for base/direct, gains[s] · k_m + effects[s] · [l Semitic] + u_{l,s} after
     fine-tuning on source s (k_m from 0.6 to 1.4: the gain differs by model; u ~ N(0,
     sd_lang)) and cot_gain · k_m for base/cot (no cot cells when None). Semitic targets start
     `headroom` logits lower, so a gain the same in logits everywhere is a different number of
     percentage points for them: headroom, with no Semitic-specific effect unless `effects`
-    plants one. Both sources' languages are evaluated too (they are excluded from the tests).
+    plants one. `chance` is the guessing floor of four-option questions. Both sources' languages are evaluated too (they are excluded from the tests).
     """
     rng = np.random.default_rng(seed)
     gains = gains if gains is not None else {"arabic": 1.0, "english": 0.3}
@@ -221,7 +222,8 @@ def headroom_study(
                 shift = gain * k + effects.get(source, 0.0) * semitic[j] + own[source][j]
                 cells.append((Weights.adapter(source, 0).name, "direct", shift))
             for weights, prompting, shift in cells:
-                p = 1.0 / (1.0 + np.exp(-(base + level[j] + item + shift)))
+                eta = base + level[j] + item + shift
+                p = chance + (1.0 - chance) / (1.0 + np.exp(-eta))
                 right = (rng.random(n_items) < p).astype(int)
                 frames.append(
                     pd.DataFrame(

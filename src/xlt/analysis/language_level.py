@@ -271,25 +271,40 @@ def corrected_accuracy(correct: np.ndarray) -> np.ndarray:
     return (correct.sum(axis=-1) + 0.5) / (n + 1)
 
 
-def logit_contrasts(treated: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def above_chance(accuracy: np.ndarray, chance: float, n_items: int) -> np.ndarray:
+    """(accuracy − chance)/(1 − chance), the share of items answered above guessing, kept at
+    least ½/(n + 1) from 0 and 1 so that its log-odds stay finite (a model at or below chance
+    counts as barely above it)."""
+    floor = 0.5 / (n_items + 1)
+    return np.clip((accuracy - chance) / (1.0 - chance), floor, 1.0 - floor)
+
+
+def logit_contrasts(treated: np.ndarray, reference: np.ndarray, chance: float = 0.0) -> np.ndarray:
     """Per-item pseudo-values of the log-odds gain of a cell: same shape as the inputs (…,
     items), treated and reference correctness paired by item (seed-averaged values allowed).
 
-    The cell's log-odds gain is logit(p₁) − logit(p₀), p the continuity-corrected accuracy;
-    each item's value is that gain plus its linearised (delta-method) influence,
-    (t_i − t̄)/(p₁(1 − p₁)) − (r_i − r̄)/(p₀(1 − p₀)). The values average exactly to the gain,
-    and their variance over items divided by n is the delta-method variance of the gain with
-    the pairing of items kept, so the language-level machinery (`language_gains`, the
-    meta-regression, the randomization test) runs on them unchanged. NaN cells stay NaN.
+    The cell's log-odds gain is logit(q₁) − logit(q₀), where q = (p − chance)/(1 − chance) is
+    the continuity-corrected accuracy p = (k + ½)/(n + 1) above guessing (`above_chance`;
+    chance 1/4 for four options). With a guessing floor, P(right) = chance + (1 − chance)·σ(η),
+    q is the mean of σ(η) over items, so a shift of η that is the same in every language gives
+    (nearly) the same log-odds gain whatever a language's base accuracy: headroom is held fixed.
+    Without the correction the floor compresses the gains of languages near chance. Each
+    item's value is the gain plus its linearised (delta-method) influence,
+    (t_i − t̄)/((1 − chance) q₁(1 − q₁)) − (r_i − r̄)/((1 − chance) q₀(1 − q₀)): the values
+    average exactly to the gain, and their variance over items divided by n is the
+    delta-method variance of the gain with the pairing of items kept, so the language-level
+    machinery (`language_gains`, the meta-regression, the randomization test) runs on them
+    unchanged. NaN cells stay NaN.
     """
     treated = np.asarray(treated, dtype=float)
     reference = np.asarray(reference, dtype=float)
-    p1 = corrected_accuracy(treated)[..., None]
-    p0 = corrected_accuracy(reference)[..., None]
-    influence = (treated - treated.mean(axis=-1, keepdims=True)) / (p1 * (1 - p1)) - (
-        reference - reference.mean(axis=-1, keepdims=True)
-    ) / (p0 * (1 - p0))
-    return logit(p1) - logit(p0) + influence
+    n = treated.shape[-1]
+    q1 = above_chance(corrected_accuracy(treated), chance, n)[..., None]
+    q0 = above_chance(corrected_accuracy(reference), chance, n)[..., None]
+    influence = (treated - treated.mean(axis=-1, keepdims=True)) / (
+        (1.0 - chance) * q1 * (1 - q1)
+    ) - (reference - reference.mean(axis=-1, keepdims=True)) / ((1.0 - chance) * q0 * (1 - q0))
+    return logit(q1) - logit(q0) + influence
 
 
 # ---------------------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def _interaction_row(
         "scale": scale,
         "question": language_question(contrast),
     }
-    unit = build_unit(index, study, contrast, models, scale)
+    unit = build_unit(index, study, contrast, models, scale, settings.chance)
     if unit is None or unit.semitic.all() or not unit.semitic.any() or len(unit.langs) < 3:
         return {**row, "note": "not tested: needs Semitic and control targets under both sources"}
     rng = rng_for(settings.seed, "matrix", "interaction", a, b, scale)

@@ -34,6 +34,7 @@ import numpy as np
 from xlt.analysis.language_level import (
     can_reject,
     fit_meta_batch,
+    logit_contrasts,
     randomization_p,
     relabellings,
     semitic_design,
@@ -54,7 +55,10 @@ class Design:
     """A study design and the simulation's nuisance parameters (logit scale).
 
     `effect` is the Semitic-specific gain and `sd_lang` the between-language spread of gain, both
-    in logits; `alpha` is the test level.
+    in logits; `alpha` is the test level. For the source × target interaction
+    (`simulate_interaction`) the Semitic source has the general gain `global_gain` and the
+    non-Semitic one `other_gain`; `headroom` is how many logits lower the Semitic targets
+    start (0: language difficulty unrelated to family).
     """
 
     n_models: int = 7
@@ -75,6 +79,8 @@ class Design:
     sd_model_gain: float = 0.1
     sd_seed: float = 0.1
     chance: float = 0.25
+    other_gain: float = 0.1
+    headroom: float = 0.0
 
     @property
     def n_languages(self) -> int:
@@ -190,12 +196,54 @@ def simulate(
     uniform_ref = rng.random((R, M, L, n_items), dtype=np.float32)
     uniform_ft = rng.random((design.n_seeds, R, M, L, n_items), dtype=np.float32)
 
-    reference = design.base_logit + a - b - d - e + c
     semitic = design.semitic[None, None, :, None]
+    reference = design.base_logit + a - b - d - e + c - design.headroom * semitic
     gain = design.global_gain + effect * semitic + u + g
     correct_ref = uniform_ref < _p_correct(reference, design.chance)
     correct_ft = uniform_ft < _p_correct(reference + gain + s, design.chance)
     return correct_ft.mean(axis=0) - correct_ref
+
+
+def simulate_interaction(
+    design: Design,
+    replicates: int,
+    rng: np.random.Generator,
+    effect: float | None = None,
+    chunk: int = 50,
+) -> np.ndarray:
+    """Per-item pseudo-values of the log-odds gain of fine-tuning on a Semitic source rather
+    than on a non-Semitic one (replicates, models, languages, items), `logit_contrasts` of the
+    two fine-tuned cells as the analysis computes them: their Semitic-minus-control difference
+    is the source × target interaction in log-odds.
+
+    Both sources start from the same base cell (as in `simulate`, with `headroom`); the
+    Semitic source adds global_gain + effect·semitic + u_A[l] + g_A[m], the other other_gain +
+    u_B[l] + g_B[m], each language and model with its own random gain for each source, and
+    seed noise per adapter. Draws are made before the effect enters (common random numbers),
+    `chunk` replicates at a time."""
+    effect = design.effect if effect is None else effect
+    M, L, n_items, S = design.n_models, design.n_languages, design.n_items, design.n_seeds
+    semitic = design.semitic[None, None, :, None]
+    normal = rng.standard_normal
+    out = np.empty((replicates, M, L, n_items))
+    for start in range(0, replicates, chunk):
+        R = min(chunk, replicates - start)
+        a = design.sd_model * normal((R, M, 1, 1))
+        b = design.sd_lang_base * normal((R, 1, L, 1))
+        d = design.sd_item * normal((R, 1, 1, n_items))
+        e = design.sd_item_lang * normal((R, 1, L, n_items))
+        c = design.sd_model_lang * normal((R, M, L, 1))
+        reference = design.base_logit + a - b - d - e + c - design.headroom * semitic
+        cells = []
+        for gain, planted in ((design.global_gain, effect), (design.other_gain, 0.0)):
+            u = design.sd_lang * normal((R, 1, L, 1))
+            g = design.sd_model_gain * normal((R, M, 1, 1))
+            s = design.sd_seed * normal((S, R, M, L, 1))
+            uniform = rng.random((S, R, M, L, n_items), dtype=np.float32)
+            shift = gain + planted * semitic + u + g + s
+            cells.append((uniform < _p_correct(reference + shift, design.chance)).mean(axis=0))
+        out[start : start + R] = logit_contrasts(*cells, chance=design.chance)
+    return out
 
 
 def effect_points(
@@ -370,7 +418,59 @@ def _can_reject(test: str, design: Design) -> bool:
 
 
 def _power_at(design: Design, effect: float, test: str, replicates: int, seed: int) -> float:
+    if test in INTERACTION_TESTS:
+        return float(interaction_rejections(design, effect, replicates, seed)[test].mean())
     return float(rejections(design, effect, replicates, seed, (test,))[test].mean())
+
+
+# The test of Semitic-specific transfer: the source × target interaction in log-odds, with
+# language as the unit (findings.md's verdict: the randomization test).
+INTERACTION_TESTS: dict[str, tuple[str, RejectFn]] = {
+    "interaction_randomization": (
+        "Semitic-specific: randomization (Welch t) of log-odds interaction",
+        reject_randomization,
+    ),
+    "interaction_meta": (
+        "Semitic-specific: meta-regression (HKSJ) of log-odds interaction",
+        reject_meta,
+    ),
+}
+
+
+def interaction_rejections(
+    design: Design, effect: float, replicates: int, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Per-replicate rejections of the Semitic-specific (log-odds interaction) tests on
+    two-source studies simulated with a Semitic-specific `effect` in logits."""
+    rng = np.random.default_rng([seed, 101])
+    diffs = simulate_interaction(design, replicates, rng, effect)
+    out = {}
+    for k, (name, (_, reject)) in enumerate(INTERACTION_TESTS.items()):
+        out[name] = reject(diffs, design.semitic, design.alpha, np.random.default_rng([seed, k]))
+    return out
+
+
+def interaction_power(design: Design, replicates: int = 200, seed: int = 0) -> PowerResults:
+    """False-positive rate (no Semitic-specific effect; the sources' general gains differ)
+    and power (the design's effect) of the Semitic-specific tests."""
+    null = interaction_rejections(design, 0.0, replicates, seed)
+    planted = interaction_rejections(design, design.effect, replicates, seed)
+    results = []
+    for name, (label, _) in INTERACTION_TESTS.items():
+        base = name.removeprefix("interaction_")
+        results.append(
+            TestPower(
+                name,
+                label,
+                False,
+                replicates,
+                int(null[name].sum()),
+                int(planted[name].sum()),
+                _smallest_p(base, design),
+                _can_reject(base, design),
+            )
+        )
+    return PowerResults(design, effect_points(design), tuple(results))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +490,7 @@ def minimum_detectable_effect(
     """The smallest Semitic effect (logits, and points) at which `test` reaches `power`,
     by bisection on the effect with common random numbers. inf if not reached by `max_effect`
     or if the test cannot reject in this design at all."""
-    if not _can_reject(test, design):
+    if not _can_reject(test.removeprefix("interaction_"), design):
         return DetectableEffect(test, math.inf, math.inf, 0.0, power, replicates)
     top = _power_at(design, max_effect, test, replicates, seed)
     if top < power:
@@ -486,21 +586,13 @@ def feasibility_sentence(n_semitic: int, n_control: int, alpha: float) -> str:
     return f"{where} the language-level randomization test cannot reject at α = {alpha:g}: {facts}."
 
 
-def format_report(design: Design, results: PowerResults) -> str:
-    """A compact plain-text table of false-positive rates and power, and what the language-
-    level randomization test can do with the design's and the paper's (3 + 3) languages."""
-    d = design
-    head = (
-        f"Power of Semitic-vs-control tests: {d.n_models} models, {d.n_items} items, "
-        f"{d.n_semitic} Semitic + {d.n_control} control languages, {d.n_seeds} seed(s)\n"
-        f"between-language sd of gain {d.sd_lang:.2f} logits; Semitic effect {d.effect:.2f} "
-        f"logits (≈ {results.effect_points:.1f} percentage points); alpha {d.alpha:g}"
-    )
+def _table(d: Design, results: PowerResults) -> str:
+    """The tests' false positives, power, smallest p and feasibility as a text table."""
     rows = [("test", "false positives (effect 0)", "power", "smallest p", "can reject")]
     for t in results.tests:
         label = t.label + (" *" if t.conditional else "")
         floor = "-" if math.isnan(t.smallest_p) else f"{t.smallest_p:.3g}"
-        if t.test == "meta":
+        if t.test in ("meta", "interaction_meta"):
             df = d.n_languages - 2
             floor = f"→ 0 (t, df {df})" if df >= 1 else "- (t, df 0)"
         rows.append(
@@ -517,6 +609,20 @@ def format_report(design: Design, results: PowerResults) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+    return table
+
+
+def format_report(design: Design, results: PowerResults) -> str:
+    """A compact plain-text table of false-positive rates and power, and what the language-
+    level randomization test can do with the design's and the paper's (3 + 3) languages."""
+    d = design
+    head = (
+        f"Power of Semitic-vs-control tests: {d.n_models} models, {d.n_items} items, "
+        f"{d.n_semitic} Semitic + {d.n_control} control languages, {d.n_seeds} seed(s)\n"
+        f"between-language sd of gain {d.sd_lang:.2f} logits; Semitic effect {d.effect:.2f} "
+        f"logits (≈ {results.effect_points:.1f} percentage points); alpha {d.alpha:g}"
+    )
+    table = _table(d, results)
     notes = [
         "* conditional on the chosen languages: treats them as fixed, so ordinary "
         "between-language differences in gain count as a Semitic effect.",
@@ -526,3 +632,16 @@ def format_report(design: Design, results: PowerResults) -> str:
         paper = feasibility_sentence(PAPER_SEMITIC, PAPER_CONTROL, 0.05)
         notes.append("In the paper's design: " + paper[0].lower() + paper[1:])
     return "\n".join([head, "", table, "", *notes])
+
+
+def format_interaction(design: Design, results: PowerResults) -> str:
+    """The false-positive rate and power of the Semitic-specific tests (source × target
+    interaction in log-odds) as a plain-text table with its setting."""
+    d = design
+    head = (
+        "Semitic-specific transfer (findings.md's verdict): the source × target interaction "
+        "in log-odds, language as the unit; a Semitic and a non-Semitic source with general "
+        f"gains {d.global_gain:.2f} and {d.other_gain:.2f} logits, Semitic targets starting "
+        f"{d.headroom:.2f} logits lower; Semitic-specific effect {d.effect:.2f} logits"
+    )
+    return "\n".join([head, "", _table(d, results)])

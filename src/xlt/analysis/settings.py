@@ -24,6 +24,9 @@ class AnalysisSettings:
     band_threshold: float | None = None
     mixed_model: bool = True
     mixed_min_models: int = 3
+    # Accuracy by guessing (1 / number of options: Belebele has four): log-odds gains are of
+    # the accuracy above it (`xlt.analysis.language_level.logit_contrasts`).
+    chance: float = 0.25
     predictions_dir: str | None = None
     output_dir: str | None = None
 

@@ -32,6 +32,7 @@ from xlt.analysis.bands import model_bands
 from xlt.analysis.cells import ItemIndex, adapters_by_source
 from xlt.analysis.language_level import (
     LanguageLevel,
+    above_chance,
     corrected_accuracy,
     language_level_test,
     logit,
@@ -196,13 +197,15 @@ def build_unit(
     contrast: Contrast,
     models: Sequence[str],
     scale: str,
+    chance: float = 0.25,
 ) -> Unit | None:
     """Differences (models × target languages × shared item ids), seed-averaged; None if empty.
 
     Targets are the languages with a base/direct cell, a reference cell and a treated cell on
     this scale, minus the contrast's excluded languages; the ids are those every used cell
     shares. A contrast's reference cells (one, or the seeds of the reference source) are
-    averaged like its treated cells.
+    averaged like its treated cells. `chance`: guessing accuracy, for the log-odds gains
+    (`logit_contrasts`).
     """
     used: dict[tuple[str, str], tuple[list[pd.Series], list[pd.Series]]] = {}
     files: list[str] = []
@@ -237,7 +240,7 @@ def build_unit(
         ref_values = np.mean([v.loc[ids].to_numpy() for v in refs], axis=0)
         treated_mean = np.mean([v.loc[ids].to_numpy() for v in vectors], axis=0)
         diffs[unit_models.index(model), langs.index(lang)] = treated_mean - ref_values
-        pseudo = logit_contrasts(treated_mean, ref_values) if ids else np.array([])
+        pseudo = logit_contrasts(treated_mean, ref_values, chance) if ids else np.array([])
         logit_diffs[unit_models.index(model), langs.index(lang)] = pseudo
         rows.append(
             {
@@ -246,7 +249,11 @@ def build_unit(
                 "delta": float((treated_mean - ref_values).mean()) if ids else math.nan,
                 "base_accuracy": float(ref_values.mean()) if ids else math.nan,
                 "logit_gain": float(pseudo.mean()) if ids else math.nan,
-                "logit_base": float(logit(corrected_accuracy(ref_values))) if ids else math.nan,
+                "logit_base": float(
+                    logit(above_chance(corrected_accuracy(ref_values), chance, len(ids)))
+                )
+                if ids
+                else math.nan,
                 "semitic": language(lang).is_semitic,
                 "same_script": bool(contrast.source)
                 and language(lang).script in study.source_scripts(contrast.source),
@@ -587,7 +594,9 @@ def _model_rows(
                 ),
                 "test": "BinomialBayesMixedGLM: VB variances, conditional mode + Laplace sd "
                 "(a language's own gain enters only as Semitic vs control, so it counts "
-                "as Semitic effect: conditional, and optimistic when languages differ)",
+                "as Semitic effect: conditional, and optimistic when languages differ; a logit "
+                "link with no guessing floor, so with few options headroom near chance can "
+                "still show as a Semitic effect)",
                 **_term_columns(term),
             }
         )
@@ -669,7 +678,11 @@ def transfer_table(
                     "band": band,
                     "band_rule": bands.rule,
                 }
-                unit = build_unit(index, study, contrast, members, scale) if members else None
+                unit = (
+                    build_unit(index, study, contrast, members, scale, settings.chance)
+                    if members
+                    else None
+                )
                 if unit is None:
                     note = "no models in this band" if not members else "no treated cells"
                     rows.append({**base, "method": "did", "note": note, "n_models": 0})
