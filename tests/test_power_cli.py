@@ -48,6 +48,11 @@ def test_flags_override_the_config_and_a_bigger_design_can_reject(capsys):
     assert "the language-level test (randomization over language labels" in out
     assert "can reject at α = 0.05: its smallest attainable p is 0.0045" in out  # 1/220
     assert "In the paper's design: with 3 Semitic + 3 control" in out
+    assert (
+        "Semitic-specific transfer (findings.md's verdict): the source × target interaction" in out
+    )
+    assert "Semitic-specific: randomization (Welch t) of log-odds interaction" in out
+    assert "Smallest Semitic-specific effect the interaction's randomization test detects" in out
 
 
 @pytest.mark.parametrize(
