@@ -15,9 +15,12 @@ needs only exchangeability of languages under the null; its statistic is Welch's
 asymptotically valid when the groups differ in spread (Janssen 1997; Chung & Romano 2013), but
 it has only C(k, k_semitic) relabellings: with 3 + 3 languages its smallest two-sided p is 0.1.
 
-The estimand is the difference between the expected gain (treated minus reference accuracy, in
-proportion units) of a Semitic target language and of a control language, in the population of
-languages the study's languages stand for, averaged over the study's models (models are fixed).
+The estimand is the difference between the expected gain of a Semitic target language and of a
+control language, in the population of languages the study's languages stand for, averaged over
+the study's models (models are fixed). The gain is whatever per-item values `diffs` holds:
+treated minus reference correctness (a gain in proportion units), or the pseudo-values of
+`logit_contrasts` (a gain in log-odds of the accuracy above chance, the scale on which the
+analysis judges Semitic-specific transfer, since there headroom alone makes no difference).
 Parallel items make the languages' sampling errors positively correlated, which the
 meta-regression ignores; for a Semitic-minus-control contrast that makes it slightly
 conservative, and with τ² much larger than the item variances it hardly matters.

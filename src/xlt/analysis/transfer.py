@@ -13,9 +13,18 @@ Two questions are answered, and every p-value row of the table names its own (`q
   fixed. Between-language differences in gain that have nothing to do with family count as a
   Semitic effect here, so these rows do not generalise beyond the languages studied.
 
+The language-level rows come twice: on per-language gains in log-odds of the accuracy above
+chance (`*_logit`; the estimand: Semitic minus control expected log-odds gain, languages
+random, each model's gain averaged over models), which headroom alone cannot move and which
+gives findings.md's verdict, and in percentage points (descriptive). For the source × target
+interaction the log-odds row is the test of Semitic-specific transfer: the Semitic-minus-control
+difference of logit(fine-tuned on the Semitic source) − logit(fine-tuned on the other source).
+Every language weighs the same in the meta-regression (`WEIGHTING`).
+
 Rows come per model, per baseline band and pooled, for every contrast (fine-tuning on each
 source, CoT, and the source × target interaction when a Semitic and a non-Semitic source were
-both fine-tuned) and scale. Source languages are excluded from their own contrast's targets.
+both fine-tuned) and scale. Every source language of the study is excluded from every
+contrast, so all contrasts share one set of Semitic targets and controls.
 """
 
 from __future__ import annotations
