@@ -199,7 +199,8 @@ def headroom_study(
     sd_lang)) and cot_gain · k_m for base/cot (no cot cells when None). Semitic targets start
     `headroom` logits lower, so a gain the same in logits everywhere is a different number of
     percentage points for them: headroom, with no Semitic-specific effect unless `effects`
-    plants one. `chance` is the guessing floor of four-option questions. Both sources' languages are evaluated too (they are excluded from the tests).
+    plants one. `chance` is the guessing floor of four-option questions. Both sources'
+    languages are evaluated too (they are excluded from the tests).
     """
     rng = np.random.default_rng(seed)
     gains = gains if gains is not None else {"arabic": 1.0, "english": 0.3}
