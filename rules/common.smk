@@ -1,5 +1,6 @@
 # The study's grid, settings and cluster requests come from one object, xlt.study.Study, built
 # once from the validated config; the rules below only declare files and read from it.
+import os
 import re
 import sys
 from pathlib import Path
@@ -30,6 +31,12 @@ from xlt.study import (
 
 
 BASE_DIR = Path(workflow.basedir)
+# Rule scripts import this checkout's xlt, in this environment or in a rule's conda environment
+# (`--sdm conda`, envs/xlt.yaml, which holds the dependencies only), so the code a sidecar's
+# commit names is the code that ran.
+if (BASE_DIR / "src" / "xlt").is_dir():
+    paths = [str(BASE_DIR / "src"), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
 # A bad config stops here, before any job, with one line: `xlt: error: <key, problem, fix>`.
 with config_errors_exit():
     check_config_files(config_file_paths(workflow))  # a key given twice, by file and lines
