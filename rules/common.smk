@@ -1,6 +1,5 @@
 # The study's grid, settings and cluster requests come from one object, xlt.study.Study, built
 # once from the validated config; the rules below only declare files and read from it.
-import os
 import re
 import sys
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 from xlt.config import check_config, check_config_files, check_data_sizes, validate_config
 from xlt.data.belebele import check_data_files
 from xlt.jobs import config_errors_exit
+from xlt.lock import use_checkout_source
 from xlt.snakemake_internals import config_file_paths, declare_params, default_resource_args
 from xlt.summary import run_summary
 from xlt.train.guard import PlannedTraining, refuse_output_deletion, refuse_rebuilds
@@ -31,12 +31,8 @@ from xlt.study import (
 
 
 BASE_DIR = Path(workflow.basedir)
-# Rule scripts import this checkout's xlt, in this environment or in a rule's conda environment
-# (`--sdm conda`, envs/xlt.yaml, which holds the dependencies only), so the code a sidecar's
-# commit names is the code that ran.
-if (BASE_DIR / "src" / "xlt").is_dir():
-    paths = [str(BASE_DIR / "src"), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+# Rule scripts import this checkout's xlt, also in a rule's conda environment (envs/xlt.yaml).
+use_checkout_source(BASE_DIR)
 # A bad config stops here, before any job, with one line: `xlt: error: <key, problem, fix>`.
 with config_errors_exit():
     check_config_files(config_file_paths(workflow))  # a key given twice, by file and lines

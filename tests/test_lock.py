@@ -4,6 +4,7 @@ outputs made under another lock, and `xlt doctor` on an environment that differs
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from importlib import metadata
 from pathlib import Path
@@ -89,3 +90,14 @@ def fresh_lock_status():
     lock_status.cache_clear()
     yield
     lock_status.cache_clear()
+
+
+def test_rules_import_the_checkout_s_xlt(tmp_path, monkeypatch):
+    from xlt.lock import use_checkout_source
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    use_checkout_source(tmp_path)  # no src/xlt there: nothing changes
+    assert os.environ["PYTHONPATH"] == "/elsewhere"
+    use_checkout_source(PROJECT_ROOT)
+    use_checkout_source(PROJECT_ROOT)  # a second parse (a cluster job) adds nothing
+    assert os.environ["PYTHONPATH"] == f"{PROJECT_ROOT / 'src'}:/elsewhere"

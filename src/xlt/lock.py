@@ -152,3 +152,16 @@ def conda_env(lock: str = LOCKS[1], root: Path = PROJECT_ROOT) -> str:
     ]
     lines += [f"      - {entry}" for entry in lock_requirements(root / lock)]
     return "\n".join(lines) + "\n"
+
+
+def use_checkout_source(workflow_dir: Path) -> None:
+    """Put the workflow checkout's `src/` first on PYTHONPATH, so rule scripts import this
+    checkout's xlt in any environment (a rule's conda environment holds the dependencies only),
+    and the code a sidecar's commit names is the code that ran."""
+    import os
+
+    src = Path(workflow_dir) / "src"
+    if not (src / "xlt").is_dir():
+        return
+    paths = [str(src), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
