@@ -4,8 +4,8 @@ outputs made under another lock, and `xlt doctor` on an environment that differs
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 
