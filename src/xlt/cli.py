@@ -4,6 +4,7 @@
 - `xlt audit [results/]` checks a whole results tree (hashes, cells, test splits, orphans);
 - `xlt crate results/ OUT` exports the tree's provenance as a Workflow Run RO-Crate;
 - `xlt cost CONFIG [--jobs N] [--pilot DIR]` prices a study: GPU-hours and wall time (xlt.cost);
+- `xlt pilot CONFIG [-- SNAKEMAKE ARGS]` runs every model's real path briefly (xlt.pilot);
 - `xlt power [--config STUDY.yaml]` says what a design can show (xlt.power_cli);
 - `xlt import-lm-eval SAMPLES ...` converts an lm-evaluation-harness `--log_samples` file into
   a predictions file that the analysis rules can read;
@@ -16,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from xlt import cost, power_cli
+from xlt import cost, pilot, power_cli
 from xlt.errors import XltError
 
 
@@ -120,11 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     power_cli.add_parser(sub)
     cost.add_parser(sub)
+    pilot.add_parser(sub)
     languages = sub.add_parser("languages", help="list the Belebele language codes")
     languages.add_argument("--semitic", action="store_true", help="only the Semitic ones")
     doctor = sub.add_parser("doctor", help="what an interrupted run left and what to run")
     doctor.add_argument("workdir", nargs="?", default=".", help="the workflow's directory")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `xlt pilot CONFIG -- <snakemake arguments>`: what follows `--` goes to Snakemake.
+    passthrough = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.passthrough = passthrough
     commands = {
         "explain": explain_command,
         "audit": audit_command,
@@ -132,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "import-lm-eval": import_lm_eval_command,
         "power": power_cli.run,
         "cost": cost.run,
+        "pilot": pilot.run,
         "languages": languages_command,
         "doctor": doctor_command,
     }

@@ -61,7 +61,8 @@ class Job:
         params: Mapping[str, Any] | None = None,
         **facts: Any,
     ) -> Path:
-        """Write the provenance sidecar of `output`: what it was made from, with what."""
+        """Write the provenance sidecar of `output`: what it was made from, with what (and the
+        job's peak memory so far, which the pilot reads)."""
         return write_provenance(
             output,
             rule=self.rule,
@@ -69,8 +70,34 @@ class Job:
             params=params,
             started=self.started,
             hasher=self.sha256,
+            **{"peak_memory": peak_memory(), **({"measured": dict(MEASURED)} if MEASURED else {})},
             **facts,
         )
+
+
+# What the library measures during a job (a model's load time, ...). A job is one process, so
+# the record is process-wide; `Job.record` writes it into the sidecar as `measured`.
+MEASURED: dict[str, float] = {}
+
+
+def measure(name: str, value: float) -> None:
+    """Keep one measurement of the running job for its sidecar."""
+    MEASURED[name] = value
+
+
+def peak_memory() -> dict[str, float | None]:
+    """Peak resident memory of this process (MiB) and, if torch uses CUDA, the peak memory
+    allocated on its GPUs (MiB, summed; None without one)."""
+    import resource
+
+    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    torch = sys.modules.get("torch")
+    accelerator = None
+    if torch is not None and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        accelerator = sum(torch.cuda.max_memory_allocated(i) for i in range(count)) / 2**20
+        accelerator = round(accelerator, 1)
+    return {"host_mb": round(host, 1), "accelerator_mb": accelerator}
 
 
 # Records logged with `extra=CONSOLE` (progress of long jobs: fine-tuning steps) reach the

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from xlt.evaluate.extract import extraction_fields
 from xlt.evaluate.generate import AnswerStop
 from xlt.evaluate.scoring import bos_prefix, build_requests, encode
 from xlt.io import read_jsonl, sha256_path, write_json, write_jsonl
+from xlt.jobs import measure
 from xlt.models.loading import ModelRef
 from xlt.prompts import PromptTemplate, answer_continuation, build_prompt, template_from_record
 
@@ -248,7 +250,10 @@ def evaluate_cell(
 
     `cell` holds the grid coordinates written into every line: model, weights, prompting, lang.
     `hasher` hashes the inputs (a job passes its own, so each file is hashed once).
+    The job's sidecar gets `measured`: `load_s` (loading the model), `predict_s` and
+    `items_predicted` (the items evaluated now, not resumed from shards), for the pilot.
     """
+    timings = {"load_s": 0.0, "predict_s": 0.0, "items_predicted": 0}
     rows = read_items(data)
     parts = shard_dir(out)
     stamp = fingerprint(settings, data, model, adapter, cell, hasher)
@@ -271,6 +276,7 @@ def evaluate_cell(
             log.info("shard %d/%d: resumed from %s", number + 1, len(shards), path)
             continue
         if loaded is None:
+            began = time.perf_counter()
             loaded = load_backend(
                 settings.backend,
                 ModelRef.load(model),
@@ -279,10 +285,14 @@ def evaluate_cell(
                 settings.batch_size,
                 settings.tensor_parallel_size,
             )
+            timings["load_s"] = round(time.perf_counter() - began, 3)
+        began = time.perf_counter()
         shard_records = [
             {"id": r["id"], "lang": r["lang"], **_cell_fields(cell), **r}
             for r in predict(shard, *loaded, settings)
         ]
+        timings["predict_s"] = round(timings["predict_s"] + time.perf_counter() - began, 3)
+        timings["items_predicted"] += len(shard)
         write_jsonl(path, shard_records)
         records.extend(shard_records)
         log.info("shard %d/%d: %d items", number + 1, len(shards), len(shard))
@@ -293,6 +303,8 @@ def evaluate_cell(
         )
     write_jsonl(out, records)
     shutil.rmtree(parts)
+    for name, value in timings.items():
+        measure(name, value)
     return len(records)
 
 
