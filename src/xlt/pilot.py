@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -102,7 +103,8 @@ def pilot_targets(study: Study) -> list[str]:
 
 def first_error(run_dir: Path, output: str) -> str:
     """The one line that says why a pilot failed: the first `xlt: error:` of a job log, else
-    of Snakemake's output, else its last line that names an error."""
+    of Snakemake's output, else the first exception a job raised, else the last line that
+    names an error."""
     for log in sorted((run_dir / "logs").rglob("*.log")) if (run_dir / "logs").exists() else []:
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith(ERROR_PREFIX):
@@ -111,6 +113,15 @@ def first_error(run_dir: Path, output: str) -> str:
     for line in lines:
         if ERROR_PREFIX in line:
             return line[line.index(ERROR_PREFIX) + len(ERROR_PREFIX) :][:400]
+    # The exception a job's script raised (Snakemake's own wrappers name no cause).
+    wrappers = ("CalledProcessError", "RuleException", "WorkflowError")
+    raised = [
+        line
+        for line in lines
+        if re.match(r"^[\w.]*(Error|Exception): \S", line) and not line.startswith(wrappers)
+    ]
+    if raised:
+        return raised[0][:400]
     named = [line for line in lines if "error" in line.lower() or "exception" in line.lower()]
     return (named[-1] if named else lines[-1] if lines else "snakemake failed")[:400]
 
