@@ -397,10 +397,12 @@ class Report:
 
 
 def _walk(root: Path) -> list[str]:
-    """Every file under `root`, hidden ones (shards, checkpoints, job files) left out."""
+    """Every file under `root`, hidden ones (shards, checkpoints, job files) left out, and the
+    pilot's own runs (`<root>/pilot/`, xlt.pilot), which are not the study's."""
     found = []
     for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        top = os.path.samefile(directory, root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (top and d == "pilot"))
         found += [os.path.join(directory, f) for f in sorted(files) if not f.startswith(".")]
     return [absolute(f) for f in found]
 

@@ -10,6 +10,7 @@ import yaml
 from support.workflow import copy_workflow
 
 from xlt import pilot
+from xlt.audit import _walk
 from xlt.cost import read_pilot
 
 
@@ -51,6 +52,8 @@ def test_a_model_that_fails_to_load_does_not_stop_the_others(tmp_path):
     assert rows["demo-dense"]["status"] == "pass"
     # Nothing of the study itself: only results/pilot under results/.
     assert [p.name for p in (workdir / "results").iterdir()] == ["pilot"]
+    # ... and `xlt audit results/` does not take the pilot's runs for the study's files.
+    assert _walk(workdir / "results") == []
     # The price reads the passed pilot only.
     assert set(read_pilot(out)) == {"demo-dense"}
 
