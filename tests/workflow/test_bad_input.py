@@ -102,6 +102,61 @@ def rename(key: str, new: str, section: tuple[str, ...] = ()) -> Callable[[Path]
     return edit_config(edit)
 
 
+def truncate_file(relative: str) -> Callable[[Path], None]:
+    """Cut a file to half its size, as an interrupted copy or a full disk leaves it."""
+
+    def apply(workdir: Path) -> None:
+        path = workdir / relative
+        os.truncate(path, path.stat().st_size // 2)
+
+    return apply
+
+
+def both(*breaks: Callable[[Path], None]) -> Callable[[Path], None]:
+    def apply(workdir: Path) -> None:
+        for one in breaks:
+            one(workdir)
+
+    return apply
+
+
+def remove(relative: str) -> Callable[[Path], None]:
+    return lambda workdir: (workdir / relative).unlink()
+
+
+def write_file(relative: str, make: Callable[[Path], str]) -> Callable[[Path], None]:
+    return lambda workdir: (workdir / relative).write_text(make(workdir), encoding="utf-8")
+
+
+def full_disk(*prefixes: str) -> dict[str, dict[str, str]]:
+    """Run with the paths under `prefixes` on a full disk (tests/support/full_disk)."""
+    helper = Path(__file__).resolve().parents[1] / "support" / "full_disk"
+    path = os.pathsep.join(p for p in (str(helper), os.environ.get("PYTHONPATH")) if p)
+    return {"env": {"PYTHONPATH": path, "XLT_FULL_DISK": ",".join(prefixes)}}
+
+
+ADAPTER = "results/adapters/demo-dense/ft-arabic-s0"
+CELL = "results/predictions/demo-dense/ft-arabic-s0/direct/heb_Hebr.jsonl"  # evaluated with it
+RETIRE = (
+    "mkdir -p retired/demo-dense && mv results/adapters/demo-dense/ft-arabic-s0 "
+    "results/adapters/demo-dense/ft-arabic-s0.prov.json retired/demo-dense/"
+)
+DELETION_REFUSED = (
+    "xlt: error: snakemake {option} is refused while the workflow has finished adapters (2: "
+    "results/adapters/demo-dense/ft-arabic-s0, results/adapters/demo-moe/ft-arabic-s0): no "
+    "Snakemake command deletes a finished adapter. To retire one, move it and its sidecar out "
+    f"of results/ by hand ({RETIRE}); once none is left, the command runs."
+)
+DISK_FULL = (
+    "xlt: error: could not write {path}: no space left on device. Free space on that filesystem "
+    "(`df -h {folder}`) and rerun; nothing half-written was kept (outputs are written beside "
+    "their place and moved there whole)."
+)
+DUPLICATE = (
+    "xlt: error: {file}:{{line}}: key '{key}' is given twice (first at line {{line}}); YAML would "
+    "silently keep the last one. Keep one of them."
+)
+
 CASES = {
     "misspelled top-level key": (
         rename("languages", "langauges"),
@@ -217,6 +272,112 @@ CASES = {
         "results/adapters/demo-dense/ft-arabic-s0.old.prov.json). (1 other finished "
         "adapter(s) likewise.)",
     ),
+    "snakemake --delete-all-output": (
+        lambda workdir: None,
+        DELETION_REFUSED.format(option="--delete-all-output"),
+        {"args": ["--delete-all-output"]},
+    ),
+    "snakemake --delete-temp-output": (
+        lambda workdir: None,
+        DELETION_REFUSED.format(option="--delete-temp-output"),
+        {"args": ["--delete-temp-output"]},
+    ),
+    "snakemake --forcerun finetune": (
+        lambda workdir: None,
+        f"xlt: error: {ADAPTER} is a finished adapter and this run would retrain it, replacing "
+        "it (the command forces it: --forcerun, --forceall, -R or --forcetargets). Finished "
+        "adapters are never replaced: to keep it, run without forcing it (force only the rules "
+        "after it, e.g. `--forcerun evaluate`); to train anew, move it aside first (mv "
+        f"{ADAPTER} {ADAPTER}.old; mv {ADAPTER}.prov.json {ADAPTER}.old.prov.json). (1 other "
+        "finished adapter(s) likewise.)",
+        {"args": ["--forcerun", "finetune"]},
+    ),
+    "a source language's data changed upstream of a finished adapter": (
+        edit_bytes(
+            str(DATA / "arb_Arab.jsonl"),
+            3,
+            lambda raw: raw.replace(b'"question": "', b'"question": "? ', 1),
+        ),
+        f"xlt: error: {ADAPTER} is a finished adapter and this run would retrain it, replacing "
+        "it (what it was trained from would be made again first; Snakemake says: {reason}). "
+        "Finished adapters are never replaced: to keep it, find what changed upstream and "
+        f"restore it, or run `snakemake --touch {ADAPTER}` (with this run's --configfile; the "
+        "cells evaluated with it then rerun, as it is newer than their predictions); to train "
+        f"anew, move it aside first (mv {ADAPTER} {ADAPTER}.old; mv {ADAPTER}.prov.json "
+        f"{ADAPTER}.old.prov.json). (1 other finished adapter(s) likewise.)",
+    ),
+    "n_test larger than the reference language's data": (
+        edit_config(lambda c: c["data"].update(n_test=100000)),
+        "xlt: error: data.n_test = 100000, but the reference language eng_Latn has 40 items "
+        "(resources/demo/belebele/eng_Latn.jsonl): hold out at least one and leave some for "
+        "fine-tuning.",
+    ),
+    "a top-level key given twice in the config": (
+        edit_text("config/config.yaml", "seeds: [0]", "seeds: [1]\nseeds: [0]"),
+        DUPLICATE.format(file="config/config.yaml", key="seeds"),
+    ),
+    "a key given twice in a --configfile": (
+        write_file(
+            "study.yaml",
+            lambda workdir: (
+                (workdir / "config" / "config.yaml")
+                .read_text(encoding="utf-8")
+                .replace("  n_test: 16", "  n_test: 16\n  n_test: 8")
+            ),
+        ),
+        DUPLICATE.format(file="study.yaml", key="n_test"),
+        {"args": ["--configfile", "study.yaml"]},
+    ),
+    "a key given twice in the templates": (
+        edit_text(
+            "config/templates.yaml",
+            '  option: "{label}: {answer}"',
+            '  option: "{label}: {answer}"\n  option: "{label}) {answer}"',
+        ),
+        DUPLICATE.format(file="config/templates.yaml", key="option"),
+    ),
+    "a tab in the config": (
+        edit_text("config/config.yaml", "  n_test: 16", "\tn_test: 16"),
+        "xlt: error: config/config.yaml:{line}:1: not valid YAML (found character '\\t' that "
+        "cannot start any token); YAML indents with spaces, never tabs.",
+    ),
+    "an adapter cut in half, then a cell that uses it": (
+        both(
+            truncate_file(f"{ADAPTER}/adapter_model.safetensors"),
+            remove(CELL),
+        ),
+        f"xlt: error: {ADAPTER}/adapter_model.safetensors is damaged (it is cut short: "
+        f"{{reason}}): the adapter {ADAPTER} cannot be used. Restore it from a backup, or retire "
+        f"it ({RETIRE}) and rerun to train it again; `xlt audit` lists every damaged output.",
+        {"args": [CELL]},
+    ),
+    "a model marker that is not valid JSON": (
+        write_file(
+            "results/models/demo-dense.json", lambda _: '{"name": "demo-dense",\n "load_from": '
+        ),
+        f"xlt: error: {ADAPTER} is a finished adapter and this run would retrain it, because an "
+        "input changed: results/models/demo-dense.json:2: not valid JSON (Expecting value). That "
+        "file is damaged, not changed, and the adapter is intact: restore "
+        "results/models/demo-dense.json from a backup, or remake only it (`snakemake --cores 1 "
+        "--forcerun results/models/demo-dense.json -- results/models/demo-dense.json`, which "
+        f"reruns the rule that made it), then keep the adapter with `snakemake --touch {ADAPTER}`.",
+    ),
+    "a prepared data file cut short": (
+        edit_bytes("results/data/heb_Hebr/test.jsonl", 5, truncate),
+        "xlt: error: results/data/heb_Hebr/test.jsonl:5: not valid JSON ({reason}): the workflow "
+        "wrote this file whole, so it is damaged; make it again with `snakemake --cores 1 "
+        "--forcerun results/data/heb_Hebr/test.jsonl -- results/data/heb_Hebr/test.jsonl`.",
+    ),
+    "a full disk while the tables are written": (
+        remove("results/tables/deltas.csv"),
+        DISK_FULL.format(path="results/tables/{name}", folder="results/tables"),
+        full_disk("results/tables/"),
+    ),
+    "a full disk while a job's log is written": (
+        remove("results/tables/deltas.csv"),
+        DISK_FULL.format(path="logs/analysis/tables.log", folder="logs/analysis"),
+        full_disk("logs/"),
+    ),
     "an unparseable predictions line": (
         edit_bytes("results/predictions/demo-dense/base/direct/heb_Hebr.jsonl", 2, truncate),
         "xlt: error: results/predictions/demo-dense/base/direct/heb_Hebr.jsonl:2: not valid JSON "
@@ -227,7 +388,7 @@ CASES = {
 
 def as_pattern(message: str) -> re.Pattern[str]:
     """The expected line, with {placeholders} matching what depends on the machine or data."""
-    parts = re.split(r"\{(?:col|offset|reason)\}", message)
+    parts = re.split(r"\{(?:col|offset|reason|line|name)\}", message)
     return re.compile("^" + r".+?".join(re.escape(p) for p in parts) + "$", flags=re.M)
 
 
@@ -235,11 +396,12 @@ def as_pattern(message: str) -> re.Pattern[str]:
 def test_bad_input_gets_one_line_and_loses_nothing(case, demo_run, tmp_path):
     workdir = tmp_path / "run"
     shutil.copytree(demo_run, workdir, symlinks=True)
-    breaks, message = CASES[case]
+    breaks, message, *options = CASES[case]
+    run = options[0] if options else {}
     breaks(workdir)
     before = finished_outputs(workdir)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = snakemake(workdir, "--cores", "2", check=False, env=env)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **run.get("env", {})}
+    result = snakemake(workdir, "--cores", "2", *run.get("args", []), check=False, env=env)
     out = result.stdout + result.stderr
     assert result.returncode != 0, out[-3000:]
     errors = [line for line in out.splitlines() if line.startswith("xlt: error:")]
