@@ -197,7 +197,10 @@ def limit_threads(threads: int) -> None:
 def report_error(exc: XltError, log_file: str | None) -> None:
     """Print an expected failure as one line to stderr and to the rule's log."""
     line = ERROR_PREFIX + " ".join(str(exc).split("\n"))
-    print(line, file=sys.stderr, flush=True)
+    # One write: Snakemake's console thread writes to the same stream (print() writes the line
+    # and its newline separately, and a console line could land between them).
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
     if log_file:
         try:
             with open(log_file, "a", encoding="utf-8") as log:
