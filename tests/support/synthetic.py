@@ -28,6 +28,16 @@ CONTROL = ["eng_Latn", "fra_Latn", "tur_Latn", "jpn_Jpan"]
 MODELS = {"weak-a": (0.30, 0.10), "weak-b": (0.35, 0.08), "strong-c": (0.55, 0.01)}
 
 
+def cell_scores(items: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's format-free accuracy, as the scores table holds it."""
+    return (
+        items.groupby(["model", "weights", "prompting", "lang"], sort=False)["correct_loglik"]
+        .mean()
+        .rename("accuracy_loglik")
+        .reset_index()
+    )
+
+
 def record(
     item: str, lang: str, model: str, weights: str, prompting: str, gold: int, right: bool, gen
 ) -> dict:
@@ -163,12 +173,7 @@ def language_study(
                     )
                 )
     items = pd.concat(frames, ignore_index=True)
-    scores = (
-        items.groupby(["model", "weights", "prompting", "lang"], sort=False)["correct_loglik"]
-        .mean()
-        .rename("accuracy_loglik")
-        .reset_index()
-    )
+    scores = cell_scores(items)
     scores["is_source"] = scores["lang"].isin(LANGUAGE_SOURCE["arabic"])
     return items, scores, StudyFacts(sources=LANGUAGE_SOURCE)
 
@@ -243,12 +248,7 @@ def headroom_study(
                     )
                 )
     items = pd.concat(frames, ignore_index=True)
-    scores = (
-        items.groupby(["model", "weights", "prompting", "lang"], sort=False)["correct_loglik"]
-        .mean()
-        .rename("accuracy_loglik")
-        .reset_index()
-    )
+    scores = cell_scores(items)
     sources = {code for codes in HEADROOM_SOURCES.values() for code in codes}
     scores["is_source"] = scores["lang"].isin(sources)
     return items, scores, StudyFacts(sources=HEADROOM_SOURCES)
