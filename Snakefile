@@ -38,6 +38,12 @@ if not STUDY.external:
 include: "rules/analysis.smk"
 
 
+# The price of the grid and the pilot's table (results/cost/): for the workflow's own grid.
+if not STUDY.external:
+
+    include: "rules/cost.smk"
+
+
 # `--delete-all-output` and `--delete-temp-output` never reach `onstart`: refused here while a
 # finished adapter exists, as root too (README, "When something goes wrong").
 if not STUDY.external:
@@ -47,6 +53,7 @@ if not STUDY.external:
 rule all:
     input:
         ANALYSIS_OUTPUTS,
+        [] if STUDY.external else COST_OUTPUTS,
     default_target: True
 
 

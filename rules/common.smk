@@ -4,6 +4,7 @@ import re
 import sys
 from pathlib import Path
 
+from xlt.cost import PILOT_DIR, counted_files
 from xlt.config import check_config, check_config_files, check_data_sizes, validate_config
 from xlt.data.belebele import check_data_files
 from xlt.jobs import config_errors_exit

@@ -17,6 +17,7 @@ from xlt.cost import (
     estimate_finetune_seconds,
     estimate_item_seconds,
     price,
+    price_rows,
     read_pilot,
     report,
     study_jobs,
@@ -187,6 +188,32 @@ def test_price_totals_and_runtime_flags():
     assert result.by_rule["evaluate"]["over_runtime"] > 0
     text = report(result, "c.yaml")
     assert "basis: estimate" in text and "total:" in text and "past their requested runtime" in text
+
+
+def test_price_table_rows_sum_to_the_totals_and_name_unpriced_models():
+    both = config()
+    both["models"]["unsized"] = {**both["models"]["m"], "size_b": None}
+    del both["models"]["unsized"]["size_b"]
+    result = price(Study.from_config(both), None, ROUND)
+    assert result.unpriced == {
+        "unsized": "models.unsized: no size_b; give its size (and "
+        "active_b for a MoE) or run a pilot."
+    }
+    rows = {(row["model"], row["rule"]): row for row in price_rows(result)}
+    assert set(rows) == {
+        ("m", "finetune"),
+        ("m", "evaluate"),
+        ("total", "finetune"),
+        ("total", "evaluate"),
+    }
+    for rule in ("finetune", "evaluate"):
+        assert rows[("total", rule)]["gpu_hours"] == pytest.approx(rows[("m", rule)]["gpu_hours"])
+        assert rows[("m", rule)]["basis"] == "estimate"
+    assert rows[("m", "finetune")]["gpus_a_job"] == 2
+    assert sum(rows[("m", r)]["share_of_gpu_hours"] for r in ("finetune", "evaluate")) == (
+        pytest.approx(1.0)
+    )
+    assert "not priced: unsized: models.unsized: no size_b" in report(result)
 
 
 def test_cli_prints_the_price(tmp_path, capsys):

@@ -102,8 +102,13 @@ class PilotRates:
 
 def read_pilot(directory: str | Path) -> dict[str, PilotRates]:
     """The passed pilots under `directory` ({model}.json files), by model name."""
+    return read_pilot_records(sorted(Path(directory).glob("*.json")))
+
+
+def read_pilot_records(paths: Sequence[str | Path]) -> dict[str, PilotRates]:
+    """The passed pilots among these `{model}.json` records, by model name."""
     found: dict[str, PilotRates] = {}
-    for path in sorted(Path(directory).glob("*.json")):
+    for path in map(Path, paths):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -159,6 +164,14 @@ def items_per_language(study: Study, langs: Sequence[str]) -> dict[str, int]:
         except OSError:
             raise CostError(f"{path}: the local data of {lang} is not there to count.") from None
     return counts
+
+
+def counted_files(study: Study) -> list[str]:
+    """The data files the price counts training examples in (none for the hub's Belebele)."""
+    if study.config["data"]["source"] == "hub":
+        return []
+    langs = {lang for langs in study.sources.values() for lang in langs}
+    return sorted(study.config["data"]["local_pattern"].format(lang=lang) for lang in langs)
 
 
 def train_examples(study: Study, source: str) -> int:
@@ -274,60 +287,72 @@ def study_jobs(
     study: Study, assumptions: Assumptions, pilot: Mapping[str, PilotRates] | None = None
 ) -> list[Job]:
     """Every finetune and evaluate job of the grid with its projected duration."""
-    pilot = pilot or {}
-    n_test = int(study.config["data"]["n_test"])
-    jobs: list[Job] = []
     examples = {source: train_examples(study, source) for source in study.sources}
-    for model, settings in study.models.items():
-        rates = pilot.get(model)
-        basis = "pilot" if rates else "estimate"
-        per_example = (
-            rates.train_tokens_per_example
-            if rates
-            else min(
-                assumptions.prompt_tokens + ANSWER_TOKENS,
-                settings.train.get("max_length") or math.inf,
-            )
+    return [
+        job
+        for model in study.models
+        for job in model_jobs(study, model, assumptions, (pilot or {}).get(model), examples)
+    ]
+
+
+def model_jobs(
+    study: Study,
+    model: str,
+    assumptions: Assumptions,
+    rates: PilotRates | None,
+    examples: Mapping[str, int],
+) -> list[Job]:
+    """The finetune and evaluate jobs of one model (`examples`: training examples a source)."""
+    n_test = int(study.config["data"]["n_test"])
+    settings = study.models[model]
+    jobs: list[Job] = []
+    basis = "pilot" if rates else "estimate"
+    per_example = (
+        rates.train_tokens_per_example
+        if rates
+        else min(
+            assumptions.prompt_tokens + ANSWER_TOKENS,
+            settings.train.get("max_length") or math.inf,
         )
-        requested = {
-            rule: settings.resources.get(rule, {}).get("runtime")
-            for rule in ("finetune", "evaluate")
-        }
-        for weights in study.adapter_weights:
-            source = Weights.parse(weights).source
-            tokens = train_tokens(examples[source], settings.train, per_example)
-            seconds = (
-                rates.load_s + tokens / rates.train_tokens_per_s
-                if rates
-                else estimate_finetune_seconds(study, model, tokens, assumptions)
-            )
-            billed = gpus_billed(study, model, "finetune")
-            jobs.append(
-                Job("finetune", model, weights, seconds, billed, requested["finetune"], None, basis)
-            )
-        billed = gpus_billed(study, model, "evaluate")
-        for weights in study.weights:
-            for prompting in study.promptings:
-                if rates and prompting in rates.items_per_s:
-                    load, item = rates.load_s, 1.0 / rates.items_per_s[prompting]
-                    job_basis = "pilot"
-                else:
-                    load = load_seconds(study, model, assumptions)
-                    item = estimate_item_seconds(study, model, prompting, assumptions)
-                    job_basis = "estimate"
-                for lang in study.languages:
-                    jobs.append(
-                        Job(
-                            "evaluate",
-                            model,
-                            f"{weights}/{prompting}/{lang}",
-                            load + n_test * item,
-                            billed,
-                            requested["evaluate"],
-                            None if weights == BASE else f"finetune/{model}/{weights}",
-                            job_basis,
-                        )
+    )
+    requested = {
+        rule: settings.resources.get(rule, {}).get("runtime") for rule in ("finetune", "evaluate")
+    }
+    for weights in study.adapter_weights:
+        source = Weights.parse(weights).source
+        tokens = train_tokens(examples[source], settings.train, per_example)
+        seconds = (
+            rates.load_s + tokens / rates.train_tokens_per_s
+            if rates
+            else estimate_finetune_seconds(study, model, tokens, assumptions)
+        )
+        billed = gpus_billed(study, model, "finetune")
+        jobs.append(
+            Job("finetune", model, weights, seconds, billed, requested["finetune"], None, basis)
+        )
+    billed = gpus_billed(study, model, "evaluate")
+    for weights in study.weights:
+        for prompting in study.promptings:
+            if rates and prompting in rates.items_per_s:
+                load, item = rates.load_s, 1.0 / rates.items_per_s[prompting]
+                job_basis = "pilot"
+            else:
+                load = load_seconds(study, model, assumptions)
+                item = estimate_item_seconds(study, model, prompting, assumptions)
+                job_basis = "estimate"
+            for lang in study.languages:
+                jobs.append(
+                    Job(
+                        "evaluate",
+                        model,
+                        f"{weights}/{prompting}/{lang}",
+                        load + n_test * item,
+                        billed,
+                        requested["evaluate"],
+                        None if weights == BASE else f"finetune/{model}/{weights}",
+                        job_basis,
                     )
+                )
     return jobs
 
 
@@ -370,6 +395,8 @@ class Price:
     wall_s: float = 0.0
     by_rule: dict[str, dict[str, float]] = field(default_factory=dict)
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Models that could not be priced (no size for an estimate, no pilot): why, in one line.
+    unpriced: dict[str, str] = field(default_factory=dict)
 
     @property
     def gpu_hours(self) -> float:
@@ -384,6 +411,7 @@ class Price:
             "by_model": self.by_model,
             "assumptions": asdict(self.assumptions),
             "bases": {job.model: job.basis for job in self.jobs},
+            "unpriced": self.unpriced,
         }
 
 
@@ -405,11 +433,20 @@ def price(
 ) -> Price:
     """The price of a study: its jobs, totals by rule and model, and the wall time."""
     assumptions = assumptions or Assumptions()
-    jobs = study_jobs(study, assumptions, pilot)
-    result = Price(jobs, max_jobs, assumptions, wall_seconds(jobs, max_jobs))
+    examples = {source: train_examples(study, source) for source in study.sources}
+    jobs: list[Job] = []
+    unpriced: dict[str, str] = {}
+    for model in study.models:
+        try:
+            jobs += model_jobs(study, model, assumptions, (pilot or {}).get(model), examples)
+        except CostError as exc:
+            unpriced[model] = str(exc)
+    result = Price(jobs, max_jobs, assumptions, wall_seconds(jobs, max_jobs), unpriced=unpriced)
     for rule in ("finetune", "evaluate"):
         result.by_rule[rule] = _totals([job for job in jobs if job.rule == rule])
     for model in study.models:
+        if model in unpriced:
+            continue
         mine = [job for job in jobs if job.model == model]
         result.by_model[model] = {
             **_totals(mine),
@@ -467,11 +504,55 @@ def report(result: Price, config_path: str = "") -> str:
             f"{len(over)} jobs are projected past their requested runtime; the worst: "
             f"{worst.key} {_hours(worst.seconds / 3600)} h for {worst.requested_minutes} min."
         )
+    lines += [f"not priced: {model}: {why}" for model, why in result.unpriced.items()]
     measured = (
         "pilot rates where a model says pilot; otherwise " if "pilot" in bases.values() else ""
     )
     lines += ["", f"basis: {measured}{result.assumptions.describe()}"]
     return "\n".join(lines)
+
+
+PRICE_COLUMNS = (
+    "model",
+    "rule",
+    "basis",
+    "jobs",
+    "gpus_a_job",
+    "gpu_hours",
+    "job_hours",
+    "longest_job_hours",
+    "over_runtime",
+    "share_of_gpu_hours",
+)
+
+
+def price_rows(result: Price) -> list[dict[str, Any]]:
+    """The price as table rows: one per model and rule, then one `total` row per rule."""
+    total = result.gpu_hours or 1.0
+    rows = []
+    groups = [(model, rule) for model in result.by_model for rule in ("finetune", "evaluate")]
+    groups += [("total", rule) for rule in ("finetune", "evaluate")]
+    for model, rule in groups:
+        jobs = [j for j in result.jobs if j.rule == rule and model in ("total", j.model)]
+        if not jobs:
+            continue
+        totals = _totals(jobs)
+        bases = sorted({job.basis for job in jobs})
+        rows.append(
+            {
+                "model": model,
+                "rule": rule,
+                "basis": "+".join(bases),
+                "jobs": totals["jobs"],
+                "gpus_a_job": max(job.gpus for job in jobs),
+                "gpu_hours": totals["gpu_hours"],
+                "job_hours": totals["job_hours"],
+                "longest_job_hours": totals["longest_job_hours"],
+                "over_runtime": totals["over_runtime"],
+                "share_of_gpu_hours": totals["gpu_hours"] / total,
+            }
+        )
+    return rows
 
 
 def load_study(

@@ -43,6 +43,7 @@ COLUMNS = (
     "items_per_s_direct",
     "items_per_s_cot",
     "cot_mean_generated_tokens",
+    "resumed_from_step",
     "peak_accelerator_mb",
     "peak_host_mb",
     "seconds",
@@ -154,9 +155,11 @@ def collect(run_dir: Path, study: Study, model: str) -> dict[str, Any]:
     settings = study.models[model]
     peaks: list[Mapping[str, Any]] = []
     tokens = seconds = sequences = 0.0
+    resumed: list[int] = []
     for adapter in study.adapters():
         prov = _read(run_dir / f"{adapter}.prov.json")
         training = prov.get("training", {})
+        resumed += training.get("resumed_from", [])
         tokens += training.get("tokens", 0)
         seconds += training.get("seconds", 0)
         sequences += training.get("steps", 0) * int(settings.train.get("batch_size", 8))
@@ -192,6 +195,7 @@ def collect(run_dir: Path, study: Study, model: str) -> dict[str, Any]:
             p: round(items[p] / predict[p], 4) if predict[p] else None for p in study.promptings
         },
         "cot_mean_generated_tokens": _generated_tokens(run_dir, marker, generations),
+        "resumed_from_step": min(resumed) if resumed else None,
         "peak_accelerator_mb": peak("accelerator_mb"),
         "peak_host_mb": peak("host_mb"),
     }
@@ -265,20 +269,29 @@ def passed(out: Path, model: str) -> bool:
         return False
 
 
+def table_rows(records: Sequence[Path]) -> list[dict[str, Any]]:
+    """The rows of the pilot table, one per `{model}.json` record, in the order given."""
+    rows = []
+    for record_path in records:
+        record = _read(record_path)
+        for prompting, rate in (record.get("items_per_s") or {}).items():
+            record[f"items_per_s_{prompting}"] = rate
+        rows.append({key: record.get(key) for key in COLUMNS})
+    return rows
+
+
+def record_paths(out: Path, models: Sequence[str]) -> list[Path]:
+    """The `{model}.json` records under `out` of the models that have one."""
+    return [out / f"{model}.json" for model in models if (out / f"{model}.json").exists()]
+
+
 def write_table(out: Path, models: Sequence[str]) -> Path:
     """results/pilot/pilot.csv: one row per model that has a record."""
     path = out / "pilot.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        for model in models:
-            record_path = out / f"{model}.json"
-            if not record_path.exists():
-                continue
-            record = _read(record_path)
-            for prompting, rate in (record.get("items_per_s") or {}).items():
-                record[f"items_per_s_{prompting}"] = rate
-            writer.writerow({key: record.get(key) for key in COLUMNS})
+        writer.writerows(table_rows(record_paths(out, models)))
     return path
 
 
