@@ -61,6 +61,7 @@ def test_the_report_is_built(demo_run):
     snakemake(demo_run, "--report", "results/report.html")
     html = (demo_run / "results" / "report.html").read_text(errors="replace")
     assert "transfer.csv" in html and "delta_heatmap.png" in html
+    assert "price.csv" in html and "pilot.csv" in html  # the price of the grid, the pilot
 
 
 def test_explain_follows_a_transfer_row(demo_run, monkeypatch, capsys):

@@ -7,7 +7,7 @@ import csv
 import json
 
 import yaml
-from support.workflow import copy_workflow
+from support.workflow import copy_workflow, snakemake
 
 from xlt import pilot
 from xlt.audit import _walk
@@ -64,6 +64,19 @@ def test_a_model_that_fails_to_load_does_not_stop_the_others(tmp_path):
     )
     assert (out / "demo-dense.json").stat().st_mtime_ns == before
     assert {r["model"]: r["status"] for r in again} == {"demo-dense": "pass", "broken": "fail"}
+
+    # The study's price (results/cost/, in the HTML report) takes the pilot's rates.
+    snakemake(workdir, "--cores", "1", "--configfile", str(config_file), "results/cost/price.csv")
+    with (workdir / "results" / "cost" / "price.csv").open() as handle:
+        price = {(row["model"], row["rule"]): row for row in csv.DictReader(handle)}
+    assert price[("demo-dense", "finetune")]["basis"] == "pilot"
+    assert ("broken", "finetune") not in price  # no size, no passed pilot: named as not priced
+    assert "not priced: broken" in (workdir / "results" / "cost" / "price.txt").read_text()
+    table = list(csv.DictReader((workdir / "results" / "cost" / "pilot.csv").open()))
+    assert [(row["model"], row["status"]) for row in table] == [
+        ("demo-dense", "pass"),
+        ("broken", "fail"),
+    ]
 
 
 def test_pilot_config_cuts_the_grid_and_keeps_the_model(tmp_path):
