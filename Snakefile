@@ -2,7 +2,7 @@
 from snakemake.utils import min_version
 
 from xlt.io import read_yaml
-from xlt.jobs import config_errors_exit
+from xlt.provenance.jobs import config_errors_exit
 from xlt.snakemake_internals import (
     before_output_deletion,
     configfiles_given,

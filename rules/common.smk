@@ -6,7 +6,7 @@ from pathlib import Path
 
 from xlt.config import check_config, check_config_files, check_data_sizes, validate_config
 from xlt.data.belebele import check_data_files
-from xlt.jobs import config_errors_exit
+from xlt.provenance.jobs import config_errors_exit
 from xlt.lock import use_checkout_source
 from xlt.snakemake_internals import config_file_paths, declare_params, default_resource_args
 from xlt.summary import run_summary

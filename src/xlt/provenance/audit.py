@@ -1,56 +1,28 @@
-"""Numbers you can audit: `xlt explain` traces one file, or one row of a table, back to what
-made it; `xlt audit` checks a whole results tree.
+"""`xlt audit`: a whole results tree checked at once, against its provenance sidecars.
 
-Both read the provenance sidecars (`<file>.prov.json`, see xlt.provenance): each names the rule
-that made its output, the sha256 of the output and of every input, the parameters and the code.
-
-- `explain` walks the chain of one file, each file once, checking every recorded hash. For a
-  table row it follows only the files behind that row: the row names its cells' predictions
-  (`*_file` columns, `;`-separated `*_files` columns), and a table's own sidecar lists every
-  cell's file, so inputs of a table that the row does not name are left out (counted, not
-  checked) and a change in another row's input is never reported as a change of this row.
-- `audit` checks everything under a results directory at once: every sidecar's output and input
-  hashes, every table row's files, every predictions file against its language's test split
-  (item ids and gold answers) and for impossible values, and files that nothing declares.
-
-Recorded paths are relative to the directory the job ran in (the workflow directory); they are
-resolved against the directory where the sidecar's own output path lands on its file, so a tree
-that was moved or copied is still checked against itself.
+Every sidecar's output and input hashes (`<file>.prov.json`, see xlt.provenance.records), every
+table row's files, every predictions file against its language's test split (item ids and gold
+answers) and for impossible values, and files that nothing declares. `xlt explain`
+(xlt.provenance.explain) traces one file or one table row instead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
-import math
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xlt.errors import DataError
-from xlt.io import parse_jsonl_lines, read_json, sha256_path
+from xlt.io import parse_jsonl_lines
 from xlt.lock import LOCKS, current_lock_hashes
-from xlt.provenance import SUFFIX, recorded_path, sidecar_path
+from xlt.provenance.records import SUFFIX, Hashes, Record, absolute, resolve, shown
 from xlt.study import DATA, MODEL_DIR, PREDICTIONS, RAW_HUB_DATA, RESULTS, Cell, GridError
 
-SHOWN_FACTS = (
-    "cell",
-    "model",
-    "adapter_sha256",
-    "data_sha256",
-    "template_id",
-    "decoding",
-    "seed",
-    "params",
-    "code",
-    "started",
-    "finished",
-)
 PREDICTIONS_DIR = PREDICTIONS.split("/{")[0].removeprefix(f"{RESULTS}/")
 # Outputs that no sidecar records, by design: hub downloads, the weights directory beside each
 # model marker, and the report that `snakemake --report results/report.html` writes.
@@ -61,274 +33,6 @@ KINDS = {
     "orphaned": "files under the tree that no sidecar or rule declares",
     "invalid": "predictions unlike their test split, impossible values, unreadable records",
 }
-
-
-# --- paths and hashes ----------------------------------------------------------------------
-
-
-def absolute(path: str | Path) -> str:
-    """A normalised absolute path (`~` expanded): the identity of a file in a chain or an audit."""
-    return os.path.normpath(os.path.abspath(os.path.expanduser(str(path))))
-
-
-def shown(path: str) -> str:
-    """A path as printed: relative to the working directory when under it, else with `~`."""
-    return recorded_path(path)
-
-
-def job_dir(sidecar: Path, output: str) -> Path:
-    """The directory a job ran in: where the sidecar's recorded output path resolves to the file
-    beside the sidecar (the working directory when the path is absolute or does not fit)."""
-    recorded = Path(output)
-    if recorded.is_absolute() or output.startswith("~"):
-        return Path.cwd()
-    actual = Path(absolute(str(sidecar)[: -len(SUFFIX)]))
-    parts = recorded.parts
-    if len(actual.parts) > len(parts) and actual.parts[-len(parts) :] == parts:
-        return Path(*actual.parts[: -len(parts)])
-    return Path.cwd()
-
-
-def resolve(recorded: str, base: Path) -> str:
-    """The absolute path of a recorded path, relative ones taken from `base`."""
-    path = Path(os.path.expanduser(recorded))
-    return absolute(path if path.is_absolute() else base / path)
-
-
-class Hashes:
-    """The sha256 of files and directories, each computed once (None: not there)."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, str | None] = {}
-
-    def get(self, path: str) -> str | None:
-        if path not in self._known:
-            self._known[path] = sha256_path(path) if os.path.exists(path) else None
-        return self._known[path]
-
-    def put(self, path: str, digest: str) -> None:
-        """Record the hash of a file read for another reason (so it is not read again)."""
-        self._known[path] = digest
-
-    def found(self) -> set[str]:
-        """The paths hashed so far that were there."""
-        return {path for path, digest in self._known.items() if digest is not None}
-
-
-@dataclass(frozen=True)
-class Record:
-    """One sidecar with its paths resolved: output, rule, inputs and their recorded hashes."""
-
-    sidecar: str
-    output: str
-    output_sha256: str
-    rule: str
-    inputs: tuple[tuple[str, str], ...]
-    raw: Mapping[str, Any]
-
-    @classmethod
-    def read(cls, sidecar: str | Path) -> Record:
-        """Read a sidecar; one that is not a provenance record raises DataError."""
-        raw = read_json(sidecar)
-        try:
-            base = job_dir(Path(sidecar), raw["output"]["path"])
-            entries = []
-            for value in raw.get("inputs", {}).values():
-                entries.extend(value if isinstance(value, list) else [value])
-            return cls(
-                sidecar=absolute(sidecar),
-                output=resolve(raw["output"]["path"], base),
-                output_sha256=raw["output"]["sha256"],
-                rule=str(raw.get("rule")),
-                inputs=tuple((resolve(e["path"], base), e["sha256"]) for e in entries),
-                raw=raw,
-            )
-        except (KeyError, TypeError) as exc:
-            raise DataError(
-                f"{sidecar}: not a provenance record (no {exc}); rebuild its output."
-            ) from None
-
-    @property
-    def base(self) -> Path:
-        return job_dir(Path(self.sidecar), self.raw["output"]["path"])
-
-
-def _is_table(path: str) -> bool:
-    return path.endswith(".csv") and sidecar_path(path).exists()
-
-
-def row_paths(values: Mapping[str, Any]) -> Iterator[str]:
-    """Files a table row names: columns ending in `_file`, and `;`-separated `_files` lists."""
-    for key, value in values.items():
-        if not isinstance(value, str) or not value:
-            continue
-        if key.endswith("_file"):
-            yield value
-        elif key.endswith("_files"):
-            yield from (p for p in value.split(";") if p)
-
-
-# --- explain -------------------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    """One file of a chain: the rule that made it, what changed since, what it was made from."""
-
-    path: str
-    depth: int
-    rule: str | None = None
-    state: str = "ok"  # ok | changed | source (no sidecar) | missing
-    changed: list[str] = field(default_factory=list)
-    inputs: list[str] = field(default_factory=list)
-    not_followed: int = 0
-    facts: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": shown(self.path),
-            "depth": self.depth,
-            "rule": self.rule,
-            "state": self.state,
-            "changed": [shown(p) for p in self.changed],
-            "inputs": [shown(p) for p in self.inputs],
-            "inputs_of_other_rows": self.not_followed,
-            "facts": self.facts,
-        }
-
-    def header(self) -> str:
-        if self.state == "source":
-            return f"{shown(self.path)}  [source file, no sidecar]"
-        if self.state == "missing" and self.rule is None:
-            return f"{shown(self.path)}  [MISSING, no sidecar]"
-        status = (
-            "CHANGED since recorded: " + ", ".join(shown(p) for p in self.changed)
-            if self.changed
-            else "hashes ok"
-        )
-        other = (
-            f"; {self.not_followed} input(s) behind other rows not followed"
-            if self.not_followed
-            else ""
-        )
-        return f"{shown(self.path)}  [rule {self.rule}, {status}{other}]"
-
-
-@dataclass
-class Chain:
-    """The files behind one file or one table row, each once, in the order they were reached."""
-
-    target: str
-    row: int | None
-    values: dict[str, Any] | None
-    nodes: list[Node]
-
-    @property
-    def changed(self) -> list[str]:
-        """Every file that changed since it was recorded (or is gone), each once."""
-        return list(dict.fromkeys(p for node in self.nodes for p in node.changed))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": shown(self.target),
-            "row": self.row,
-            "values": self.values,
-            "files": [node.as_dict() for node in self.nodes],
-            "changed": [shown(p) for p in self.changed],
-        }
-
-    def render(self) -> str:
-        lines = []
-        if self.row is not None:
-            lines.append(f"{shown(self.target)}, row {self.row}:")
-            lines += [f"  {key} = {value}" for key, value in (self.values or {}).items()]
-        code = self.nodes[0].facts.get("code") if self.nodes else None
-        for node in self.nodes:
-            pad = "  " * node.depth
-            lines.append(pad + node.header())
-            facts = dict(node.facts)
-            if node is not self.nodes[0] and facts.get("code") == code:
-                del facts["code"]  # the same code as the first file: said once
-            if "started" in facts or "finished" in facts:
-                facts["ran"] = f"{facts.pop('started', None)} -> {facts.pop('finished', None)}"
-            lines += [f"{pad}  {key}: {value}" for key, value in facts.items()]
-        return "\n".join(lines)
-
-
-class _Walker:
-    """Depth-first through the sidecars; `restrict` (a row's files) applies to tables only."""
-
-    def __init__(self) -> None:
-        self.hashes = Hashes()
-        self.nodes: list[Node] = []
-        self.seen: set[str] = set()
-
-    def visit(self, path: str, depth: int, restrict: set[str] | None = None) -> None:
-        if path in self.seen:
-            return
-        self.seen.add(path)
-        node = Node(path, depth)
-        self.nodes.append(node)
-        side = sidecar_path(path)
-        if not side.exists():
-            node.state = "source" if os.path.exists(path) else "missing"
-            if node.state == "missing":
-                node.changed.append(path)
-            return
-        record = Record.read(side)
-        node.rule = record.rule
-        node.facts = {
-            k: record.raw[k] for k in SHOWN_FACTS if record.raw.get(k) not in (None, {}, [])
-        }
-        if self.hashes.get(path) != record.output_sha256:
-            node.changed.append(path)
-        for source, digest in record.inputs:
-            if restrict is not None and source not in restrict and not _is_table(source):
-                node.not_followed += 1
-            elif source not in node.inputs:
-                node.inputs.append(source)
-                if self.hashes.get(source) != digest:
-                    node.changed.append(source)
-        node.state = "changed" if node.changed else "ok"
-        for source in node.inputs:
-            self.visit(source, depth + 1, restrict if _is_table(source) else None)
-
-
-def _plain(value: Any) -> Any:
-    """A table cell as JSON can hold it: numpy scalars as Python, NaN as None."""
-    if hasattr(value, "item"):
-        value = value.item()
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-def table_row(table: str | Path, row: int) -> dict[str, Any]:
-    """Row `row` (0-based) of a CSV table, as plain values."""
-    import pandas as pd
-
-    frame = pd.read_csv(table)
-    if not 0 <= row < len(frame):
-        raise DataError(f"{table} has rows 0..{len(frame) - 1}; --row {row} is out of range.")
-    return {key: _plain(value) for key, value in frame.iloc[row].to_dict().items()}
-
-
-def explain(path: str | Path, row: int | None = None) -> Chain:
-    """The chain behind a file, or behind one row of a CSV table (only the row's own files)."""
-    target = absolute(path)
-    walker = _Walker()
-    if row is None:
-        walker.visit(target, 0)
-        return Chain(target, None, None, walker.nodes)
-    values = table_row(path, row)
-    side = sidecar_path(target)
-    base = Record.read(side).base if side.exists() else Path.cwd()
-    files = list(dict.fromkeys(resolve(p, base) for p in row_paths(values)))
-    walker.visit(target, 0, restrict=set(files))
-    for file in files:  # files the table's sidecar does not reach, if any
-        walker.visit(file, 1)
-    return Chain(target, row, values, walker.nodes)
-
-
-# --- audit ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -586,35 +290,3 @@ def _under(path: str, directories: set[str], root: Path) -> bool:
             return True
         parent = os.path.dirname(parent)
     return False
-
-
-# --- commands ------------------------------------------------------------------------------
-
-
-def explain_command(path: str, row: int | None, as_json: bool, out: Any = None) -> int:
-    """`xlt explain`: print the chain (text or JSON); 1 when a file in it changed."""
-    import sys
-
-    out = out or sys.stdout
-    chain = explain(path, row)
-    if as_json:
-        print(json.dumps(chain.as_dict(), indent=2, default=str), file=out)
-    else:
-        print(chain.render(), file=out)
-    changed = chain.changed
-    if changed and not as_json:
-        print(
-            f"\n{len(changed)} file(s) changed since they were recorded: "
-            f"{', '.join(shown(p) for p in changed)}; rebuild with snakemake.",
-            file=out,
-        )
-    return 1 if changed else 0
-
-
-def audit_command(root: str, out: Any = None) -> int:
-    """`xlt audit`: print the one-screen summary; 1 when anything is wrong."""
-    import sys
-
-    report = audit(root)
-    print(report.render(), file=out or sys.stdout)
-    return 1 if report.problems else 0
