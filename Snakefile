@@ -27,7 +27,7 @@ include: "rules/common.smk"
 
 
 # An analysis of predictions made elsewhere (`analysis.predictions_dir`) runs the analysis only.
-if not STUDY.external:
+if not ANALYSIS.external:
 
     include: "rules/data.smk"
     include: "rules/models.smk"
@@ -40,7 +40,7 @@ include: "rules/analysis.smk"
 
 # `--delete-all-output` and `--delete-temp-output` never reach `onstart`: refused here while a
 # finished adapter exists, as root too (README, "When something goes wrong").
-if not STUDY.external:
+if not ANALYSIS.external:
     before_output_deletion(workflow, refuse_deletion)
 
 
@@ -73,4 +73,4 @@ onstart:
 
 onsuccess:
     if not is_touch_run(workflow):
-        print(run_summary(STUDY, STUDY.analysis_root), file=sys.stderr)
+        print(run_summary(STUDY, ANALYSIS.root), file=sys.stderr)
