@@ -2,7 +2,7 @@
 from snakemake.utils import min_version
 
 from xlt.io import read_yaml
-from xlt.jobs import config_errors_exit
+from xlt.provenance.jobs import config_errors_exit
 from xlt.snakemake_internals import (
     before_output_deletion,
     configfiles_given,
@@ -27,7 +27,7 @@ include: "rules/common.smk"
 
 
 # An analysis of predictions made elsewhere (`analysis.predictions_dir`) runs the analysis only.
-if not STUDY.external:
+if not ANALYSIS.external:
 
     include: "rules/data.smk"
     include: "rules/models.smk"
@@ -39,21 +39,21 @@ include: "rules/analysis.smk"
 
 
 # The price of the grid and the pilot's table (results/cost/): for the workflow's own grid.
-if not STUDY.external:
+if not ANALYSIS.external:
 
     include: "rules/cost.smk"
 
 
 # `--delete-all-output` and `--delete-temp-output` never reach `onstart`: refused here while a
 # finished adapter exists, as root too (README, "When something goes wrong").
-if not STUDY.external:
+if not ANALYSIS.external:
     before_output_deletion(workflow, refuse_deletion)
 
 
 rule all:
     input:
         ANALYSIS_OUTPUTS,
-        [] if STUDY.external else COST_OUTPUTS,
+        [] if ANALYSIS.external else COST_OUTPUTS,
     default_target: True
 
 
@@ -80,4 +80,4 @@ onstart:
 
 onsuccess:
     if not is_touch_run(workflow):
-        print(run_summary(STUDY, STUDY.analysis_root), file=sys.stderr)
+        print(run_summary(STUDY, ANALYSIS.root), file=sys.stderr)

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from xlt.audit import audit
 from xlt.io import sha256_path, write_jsonl
 from xlt.provenance import write_provenance
+from xlt.provenance.audit import audit
 from xlt.study import ADAPTER, DATA, MODEL_MARKER, SPLIT, Cell, Weights
 
 LANGS = (

@@ -10,10 +10,10 @@
 #
 # Every output is `update()`: Snakemake keeps the previous version while a job reruns and puts
 # it back if the job fails, so bad input never costs the last good tables.
-A = STUDY.analysis_root
-FIGURE_FILES = {name: f"{A}/figures/{name}.png" for name in STUDY.figures()}
+A = ANALYSIS.root
+FIGURE_FILES = {name: f"{A}/figures/{name}.png" for name in ANALYSIS.figures()}
 # Typological distances of every analysed language from every source (URIEL via lang2vec).
-TYPOLOGY_LANGS = sorted({cell.lang for cell in STUDY.analysis_cells})
+TYPOLOGY_LANGS = sorted({cell.lang for cell in ANALYSIS.cells})
 TRANSFER_TABLES = ("transfer", "ft_vs_cot", "transfer_matrix", "typology")
 ANALYSIS_OUTPUTS = [
     *(
@@ -28,9 +28,9 @@ ANALYSIS_OUTPUTS = [
 
 rule tables:
     input:
-        predictions=STUDY.analysis_predictions(),
+        predictions=ANALYSIS.predictions(),
         # Every cell must hold its language's test items and gold (none for a tree made elsewhere).
-        tests=STUDY.analysis_test_files(),
+        tests=ANALYSIS.test_files(),
     output:
         scores=table("scores", "scores"),
         scores_prov=sidecar(f"{A}/tables/scores.csv"),
@@ -41,7 +41,7 @@ rule tables:
         deltas_seed_mean=table("deltas_seed_mean", "deltas_seed_mean"),
         deltas_seed_mean_prov=sidecar(f"{A}/tables/deltas_seed_mean.csv"),
     log:
-        f"{STUDY.analysis_logs}/tables.log",
+        f"{ANALYSIS.logs}/tables.log",
     params:
         analysis=STUDY.analysis.as_record(),
         study=STUDY.facts().as_record(),
@@ -57,7 +57,7 @@ rule typology:
         distances=table("typology_distances", "typology_distances"),
         distances_prov=sidecar(f"{A}/tables/typology_distances.csv"),
     log:
-        f"{STUDY.analysis_logs}/typology.log",
+        f"{ANALYSIS.logs}/typology.log",
     params:
         langs=TYPOLOGY_LANGS,
         sources=STUDY.facts().as_record()["sources"],
@@ -78,7 +78,7 @@ rule transfer:
         **{name: table(name, name) for name in TRANSFER_TABLES},
         **{f"{name}_prov": sidecar(f"{A}/tables/{name}.csv") for name in TRANSFER_TABLES},
     log:
-        f"{STUDY.analysis_logs}/transfer.log",
+        f"{ANALYSIS.logs}/transfer.log",
     params:
         analysis=STUDY.analysis.as_record(),
         study=STUDY.facts().as_record(),
@@ -102,7 +102,7 @@ rule figures:
         },
         **{f"{name}_prov": sidecar(path) for name, path in FIGURE_FILES.items()},
     log:
-        f"{STUDY.analysis_logs}/figures.log",
+        f"{ANALYSIS.logs}/figures.log",
     params:
         ci_level=STUDY.analysis.ci_level,
     localrule: True
@@ -124,7 +124,7 @@ rule findings:
         ),
         prov=sidecar(f"{A}/findings.md"),
     log:
-        f"{STUDY.analysis_logs}/findings.log",
+        f"{ANALYSIS.logs}/findings.log",
     params:
         alpha=STUDY.analysis.alpha,
         toy_models=STUDY.models_from("build"),

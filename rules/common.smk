@@ -1,13 +1,16 @@
-# The study's grid, settings and cluster requests come from one object, xlt.study.Study, built
-# once from the validated config; the rules below only declare files and read from it.
+# The study's grid and settings come from one object, xlt.study.Study, built once from the
+# validated config; its models' cluster requests (CLUSTER, xlt.cluster) and the cells the analysis
+# reads (ANALYSIS, xlt.discovery) are built from it. The rules only declare files and read these.
 import re
 import sys
 from pathlib import Path
 
+from xlt.cluster import ClusterRequests, literal_defaults
 from xlt.cost import PILOT_DIR, counted_files
 from xlt.config import check_config, check_config_files, check_data_sizes, validate_config
 from xlt.data.belebele import check_data_files
-from xlt.jobs import config_errors_exit
+from xlt.discovery import AnalysisInputs
+from xlt.provenance.jobs import config_errors_exit
 from xlt.lock import use_checkout_source
 from xlt.snakemake_internals import config_file_paths, declare_params, default_resource_args
 from xlt.summary import run_summary
@@ -27,7 +30,6 @@ from xlt.study import (
     WEIGHTS_NAME,
     ADAPTER_NAME,
     Study,
-    literal_defaults,
 )
 
 
@@ -42,9 +44,11 @@ with config_errors_exit():
     CONFIG_DIR = Path(".") if Path(templates).exists() else BASE_DIR
     check_config(config, base_dir=CONFIG_DIR)
     STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
-    if not STUDY.external:
+    ANALYSIS = AnalysisInputs(STUDY)
+    if not ANALYSIS.external:
         check_data_sizes(config, STUDY.raw_data(config["data"]["reference"]))
-    STUDY.analysis_cells  # a bad predictions tree or undeclared source stops the run here
+    ANALYSIS.cells  # a bad predictions tree or undeclared source stops the run here
+CLUSTER = ClusterRequests(STUDY.models)
 # The profile's plain default resources (partition, account, ...): a model that leaves a key
 # unset that another model sets gets the default instead of nothing.
 PROFILE_DEFAULTS = literal_defaults(default_resource_args(workflow))
@@ -88,11 +92,11 @@ def model_resources(rule):
     """
     resources = {
         name: per_job(
-            lambda wildcards, name=name: STUDY.resources(
+            lambda wildcards, name=name: CLUSTER.resources(
                 wildcards.model, rule, PROFILE_DEFAULTS
             ).get(name, 0 if name == "mem_mb" else None)
         )
-        for name in STUDY.requested_resources(rule)
+        for name in CLUSTER.requested_resources(rule)
     }
     return {**resources, "model_instances": 1}
 
@@ -103,7 +107,7 @@ def table(name, caption=None):
     `update()`: Snakemake keeps the previous version while the job reruns and puts it back if
     the job fails, so bad input never costs the last good tables.
     """
-    path = update(f"{STUDY.analysis_root}/tables/{name}.csv")
+    path = update(f"{ANALYSIS.root}/tables/{name}.csv")
     return report(path, caption=f"../report/{caption}.rst", category="Tables") if caption else path
 
 

@@ -1,7 +1,7 @@
 # The price of the study (`xlt cost`) and the pilot's measurements (`xlt pilot`), in the HTML
 # report next to the findings: what the grid costs in GPU-hours and wall time, on which basis.
 # A pilot run later adds its records as inputs, so the price is remade with the measured rates.
-COST = f"{STUDY.analysis_root}/cost"
+COST = f"{ANALYSIS.root}/cost"
 PILOT_RECORDS = [
     path for model in STUDY.models if Path(path := f"{PILOT_DIR}/{model}.json").exists()
 ]
@@ -25,7 +25,7 @@ rule price:
         ),
         pilot_prov=sidecar(f"{COST}/pilot.csv"),
     log:
-        f"{STUDY.analysis_logs}/price.log",
+        f"{ANALYSIS.logs}/price.log",
     params:
         config=STUDY.config,
     localrule: True

@@ -15,7 +15,7 @@ rule evaluate:
         EVAL_LOG,
     params:
         settings=per_job(lambda wildcards: STUDY.eval_params(wildcards.model, wildcards.prompting)),
-    threads: per_job(lambda wildcards: STUDY.threads(wildcards.model, "evaluate"))
+    threads: per_job(lambda wildcards: CLUSTER.threads(wildcards.model, "evaluate"))
     resources:
         **model_resources("evaluate"),
     group:

@@ -19,7 +19,7 @@ rule finetune:
         settings=per_job(lambda wildcards: STUDY.finetune_params(wildcards.model, wildcards.weights)),
     wildcard_constraints:
         weights=ADAPTER_NAME,
-    threads: per_job(lambda wildcards: STUDY.threads(wildcards.model, "finetune"))
+    threads: per_job(lambda wildcards: CLUSTER.threads(wildcards.model, "finetune"))
     resources:
         **model_resources("finetune"),
     conda:

@@ -1,8 +1,8 @@
 """Rule build_demo_model: build a tiny local model for the offline demo."""
 
-from xlt.jobs import run_job
 from xlt.models.demo import DemoModelSpec, build_demo_model
 from xlt.models.loading import local_model_ref
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake) as job:
     spec_params = {k: v for k, v in snakemake.params.spec.items() if k != "corpus"}

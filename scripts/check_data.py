@@ -4,7 +4,7 @@ import logging
 
 from xlt.data.belebele import read_belebele
 from xlt.io import write_jsonl
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     rows = read_belebele(snakemake.input.raw)

@@ -3,9 +3,9 @@ directory under results/models/, once; its marker pins the GGUF's sha256 as the 
 
 from pathlib import Path
 
-from xlt.jobs import run_job
 from xlt.models.gguf import GgufSource, convert, locate
 from xlt.models.loading import ModelRef
+from xlt.provenance.jobs import run_job
 from xlt.study import MODEL_DIR
 
 with run_job(snakemake) as job:

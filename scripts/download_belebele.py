@@ -2,7 +2,7 @@
 
 from xlt.data.belebele import load_belebele_hub
 from xlt.io import write_jsonl
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False):
     rows = load_belebele_hub(

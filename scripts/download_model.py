@@ -1,7 +1,7 @@
 """Rule download_model: fetch a hub model into the cache and pin its resolved commit."""
 
-from xlt.jobs import run_job
 from xlt.models.loading import download_model
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     params = snakemake.params

@@ -1,8 +1,8 @@
 """Rule evaluate: predictions of one cell (model × weights × prompting × language)."""
 
 from xlt.evaluate.cell import EvalSettings, evaluate_cell
-from xlt.jobs import run_job
 from xlt.models.loading import ModelRef
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake) as job:
     inputs = snakemake.input

@@ -3,7 +3,7 @@ source × target matrix."""
 
 from xlt.analysis import figures
 from xlt.analysis.tables import read_table
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     scores = read_table(snakemake.input.scores)

@@ -5,7 +5,7 @@ from pathlib import Path
 from xlt.analysis.findings import findings_markdown
 from xlt.analysis.tables import read_table
 from xlt.io import write_text
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     text = findings_markdown(

@@ -9,8 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
-from xlt.jobs import run_job
 from xlt.models.loading import ModelRef
+from xlt.provenance.jobs import run_job
 from xlt.study import ModelSettings
 from xlt.train.launch import FinetuneJob, launch_plan, run_launched
 from xlt.train.lora import PREEMPTED_EXIT_CODE, Preempted, read_summary, remove_checkpoints

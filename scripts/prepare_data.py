@@ -3,7 +3,7 @@
 import logging
 
 from xlt.data.belebele import Split, check_gold, read_belebele, write_language
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     lang = snakemake.wildcards.lang

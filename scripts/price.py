@@ -6,7 +6,7 @@ from xlt import pilot
 from xlt.analysis.tables import write_table
 from xlt.cost import PRICE_COLUMNS, price, price_rows, read_pilot_records, report
 from xlt.io import write_text
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 from xlt.study import Study
 
 with run_job(snakemake, torch_threads=False) as job:

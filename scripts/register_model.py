@@ -1,7 +1,7 @@
 """Rule register_model: a model directory already on disk (`path:`) becomes a model marker."""
 
-from xlt.jobs import run_job
 from xlt.models.loading import model_directory_ref
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     ref = model_directory_ref(snakemake.wildcards.model, snakemake.input.weights)

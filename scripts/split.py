@@ -3,7 +3,7 @@
 import logging
 
 from xlt.data.belebele import make_split, read_belebele
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     params = dict(snakemake.params.items())

@@ -4,7 +4,7 @@ from xlt.analysis.cells import items_table, load_cells, scores_table
 from xlt.analysis.paired import deltas_table, seed_mean_table
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.tables import write_table
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 from xlt.study import StudyFacts
 
 OUTPUT_KEYS = {"items": "item_table"}  # `items` is a reserved name in Snakemake

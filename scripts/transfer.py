@@ -7,7 +7,7 @@ from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.tables import read_table, write_table
 from xlt.analysis.transfer import transfer_table
 from xlt.analysis.typology import typology_table
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 from xlt.study import StudyFacts
 
 INPUTS = ("item_table", "scores", "seed_means", "distances")

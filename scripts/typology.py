@@ -4,7 +4,7 @@ from importlib import metadata
 
 from xlt.analysis.tables import write_table
 from xlt.analysis.typology import DISTANCES, URIEL_FALLBACK, distance_table
-from xlt.jobs import run_job
+from xlt.provenance.jobs import run_job
 
 with run_job(snakemake, torch_threads=False) as job:
     langs = list(snakemake.params.langs)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from support.results import results_tree
 
-from xlt.audit import audit
 from xlt.doctor import environment_line
 from xlt.lock import LOCKS, PROJECT_ROOT, lock_status, locked_versions, same_version
 from xlt.provenance import read_provenance, write_provenance
+from xlt.provenance.audit import audit
 
 
 def write_lock(root: Path, pins: dict[str, str], name: str = LOCKS[0]) -> Path:

@@ -1,4 +1,4 @@
-"""The grid as one object: names, paths, per-model settings and cluster requests."""
+"""The grid as one object: names, paths and per-model settings."""
 
 import copy
 import re
@@ -8,16 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlt.config import validate_config
 from xlt.study import (
     PREDICTIONS,
     Cell,
     GridError,
     Study,
     Weights,
-    find_cells,
-    literal_defaults,
-    slurm_request,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,156 +105,11 @@ def test_the_evaluation_batch_size_has_one_default():
     assert study.eval_params("demo-dense", "direct")["batch_size"] == 3
 
 
-# The README's table "Resources per model": config key -> plugin resource.
-@pytest.mark.parametrize(
-    ("settings", "request_"),
-    [
-        ({"gpus": 2}, {"gpu": 2}),
-        ({"gpus": 2, "gpu_model": "h100"}, {"gpu": 2, "gpu_model": "h100"}),
-        ({"gpus": 8, "nodes": 2}, {"gres": "gpu:8", "nodes": 2}),
-        ({"gpus": 8, "nodes": 2, "gpu_model": "h100"}, {"gres": "gpu:h100:8", "nodes": 2}),
-        ({"cpus": 16}, {"cpus_per_task": 16}),
-        ({"mem_mb": 64000}, {"mem_mb": 64000}),
-        ({"runtime": 120}, {"runtime": 120}),
-        ({"partition": "gpu"}, {"slurm_partition": "gpu"}),
-        ({"account": "lab"}, {"slurm_account": "lab"}),
-        ({"constraint": "a100"}, {"constraint": "a100"}),
-        ({"gpus": 0}, {}),
-    ],
-)
-def test_each_resource_key_becomes_the_plugin_resource(settings, request_):
-    assert slurm_request(settings) == request_
-
-
-# The README's table of what config/paper.yaml asks for, one row per model.
-PAPER_REQUESTS = {
-    "qwen3-4b": (
-        {"gpu": 1, "cpus_per_task": 8, "mem_mb": 64000, "runtime": 120},
-        {"gpu": 1, "cpus_per_task": 4, "mem_mb": 32000, "runtime": 30},
-    ),
-    "qwen3-32b": (
-        {"gpu": 2, "cpus_per_task": 16, "mem_mb": 160000, "runtime": 360},
-        {"gpu": 1, "cpus_per_task": 8, "mem_mb": 96000, "runtime": 60},
-    ),
-    "gpt-oss-20b": (
-        {"gpu": 1, "cpus_per_task": 8, "mem_mb": 96000, "runtime": 240},
-        {"gpu": 1, "cpus_per_task": 8, "mem_mb": 64000, "runtime": 60},
-    ),
-    "gpt-oss-120b": (
-        {"gpu": 4, "cpus_per_task": 32, "mem_mb": 400000, "runtime": 720},
-        {"gpu": 2, "cpus_per_task": 16, "mem_mb": 256000, "runtime": 120},
-    ),
-    "llama-3.3-70b": (
-        {"gpu": 4, "cpus_per_task": 32, "mem_mb": 400000, "runtime": 720},
-        {"gpu": 2, "cpus_per_task": 16, "mem_mb": 256000, "runtime": 120},
-    ),
-    "qwen3-235b-a22b": (
-        {"gpu": 8, "cpus_per_task": 64, "mem_mb": 900000, "runtime": 1440},
-        {"gpu": 8, "cpus_per_task": 32, "mem_mb": 700000, "runtime": 240},
-    ),
-    "deepseek-v3.1": (
-        {"nodes": 2, "gres": "gpu:8", "cpus_per_task": 64, "mem_mb": 1500000, "runtime": 2880},
-        {"gpu": 8, "cpus_per_task": 64, "mem_mb": 1500000, "runtime": 480},
-    ),
-}
-
-
-@pytest.mark.parametrize("model", sorted(PAPER_REQUESTS))
-def test_every_paper_model_gets_its_own_request(paper, model):
-    finetune, evaluate = PAPER_REQUESTS[model]
-    assert paper.resources(model, "finetune") == finetune
-    assert paper.resources(model, "evaluate") == evaluate
-    assert paper.threads(model, "finetune") == finetune["cpus_per_task"]
-    assert paper.threads(model, "evaluate") == evaluate["cpus_per_task"]
-
-
-def test_paper_models_are_all_listed():
-    assert set(load("paper")["models"]) == set(PAPER_REQUESTS)
-
-
-def test_profile_defaults_fill_what_a_model_leaves_unset(paper):
-    defaults = literal_defaults(["slurm_partition=gpu", "runtime=60", "mem_mb=4000"])
-    request = paper.resources("qwen3-4b", "evaluate", defaults)
-    assert request["slurm_partition"] == "gpu" and request["runtime"] == 30
-    config = load("paper")
-    config["models"]["qwen3-4b"]["resources"]["evaluate"]["partition"] = "short"
-    study = Study.from_config(config, base_dir=REPO)
-    assert study.resources("qwen3-4b", "evaluate", defaults)["slurm_partition"] == "short"
-    assert study.resources("qwen3-32b", "evaluate", defaults)["slurm_partition"] == "gpu"
-    assert "slurm_partition" in study.requested_resources("evaluate")
-
-
-def test_literal_defaults_keep_plain_values_and_skip_expressions():
-    found = literal_defaults(
-        [
-            "mem_mb=min(max(2*input.size_mb, 1000), 8000)",
-            "tmpdir=system_tmpdir",
-            "slurm_account='my-lab'",
-            "slurm_partition=gpu-long",
-            "runtime=60",
-        ]
-    )
-    assert found == {
-        "tmpdir": "system_tmpdir",
-        "slurm_account": "my-lab",
-        "slurm_partition": "gpu-long",
-        "runtime": 60,
-    }
-
-
 def test_a_model_needs_exactly_one_origin():
     config = load("config")
     config["models"]["demo-dense"]["hub_id"] = "org/model"
     with pytest.raises(GridError, match="exactly one of hub_id, path, gguf, build"):
         Study.from_config(config, base_dir=REPO)
-
-
-def write_cells(root, *cells):
-    for cell in cells:
-        path = Path(cell.predictions(root))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("{}\n")
-
-
-def test_an_external_predictions_tree_needs_only_sources(tmp_path):
-    write_cells(
-        tmp_path / "tree",
-        Cell("m", "base", "direct", "heb_Hebr"),
-        Cell("m", "ft-x-s0", "direct", "heb_Hebr"),
-        Cell("other", "base", "direct", "fra_Latn"),
-    )
-    config = {
-        "analysis": {"predictions_dir": str(tmp_path / "tree")},
-        "sources": {"x": ["eng_Latn"]},
-    }
-    study = Study.from_config(config, base_dir=REPO)
-    assert len(study.analysis_cells) == 3
-    assert study.analysis_root == "results/external"
-    assert study.analysis_test_files() == []
-    assert study.analysis_predictions()[0] == f"{tmp_path}/tree/m/base/direct/heb_Hebr.jsonl"
-    assert study.figures() == ["accuracy", "delta_heatmap", "base_vs_delta", "transfer_matrix"]
-    assert find_cells(tmp_path / "tree") == list(study.analysis_cells)
-    # The config's models and languages, when given, filter the tree.
-    config["languages"] = ["heb_Hebr"]
-    assert {c.model for c in Study.from_config(config).analysis_cells} == {"m"}
-    del config["languages"]
-    config["models"] = {"other": {}}  # a bare name: the schema allows it here
-    validate_config(config, REPO / "config" / "schema.yaml")
-    assert {c.model for c in Study.from_config(config).analysis_cells} == {"other"}
-
-
-def test_an_external_tree_with_an_undeclared_source_is_refused(tmp_path):
-    write_cells(tmp_path / "tree", Cell("m", "ft-arabic-s0", "direct", "heb_Hebr"))
-    config = {
-        "analysis": {"predictions_dir": str(tmp_path / "tree")},
-        "sources": {"x": ["eng_Latn"]},
-    }
-    with pytest.raises(GridError, match=r"source 'arabic', which `sources:` does not declare"):
-        _ = Study.from_config(config).analysis_cells
-    config["analysis"]["output_dir"] = "results"
-    config["sources"]["arabic"] = ["arb_Arab"]
-    with pytest.raises(GridError, match=r"analysis\.output_dir: results/ holds"):
-        _ = Study.from_config(config).analysis_cells
 
 
 # The grid's layout and weights grammar are written once, in xlt.study. These patterns are how

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from xlt.jobs import ERROR_PREFIX
+from xlt.provenance.jobs import ERROR_PREFIX
 from xlt.study import MODEL_MARKER, Study
 
 PILOT_DIR = "results/pilot"
@@ -325,29 +325,3 @@ def run_pilot(
         records.append(record)
     write_table(out, list(config["models"]))
     return records
-
-
-def add_parser(subparsers: Any) -> Any:
-    """Register `xlt pilot` on the `xlt` command's subparsers."""
-    parser = subparsers.add_parser(
-        "pilot",
-        help="run every model's real path for a few steps and items (results/pilot/); "
-        "Snakemake's arguments after --, e.g. -- --profile slurm (default: --cores 2)",
-    )
-    parser.add_argument("config", help="a study config, e.g. config/paper.yaml")
-    parser.add_argument("--steps", type=int, default=STEPS, help=f"training steps ({STEPS})")
-    parser.add_argument("--items", type=int, default=ITEMS, help=f"items a cell ({ITEMS})")
-    parser.add_argument("--model", action="append", help="only this model (repeatable)")
-    parser.add_argument("--out", default=PILOT_DIR, help=f"where results go ({PILOT_DIR})")
-    parser.add_argument("--force", action="store_true", help="rerun models that passed")
-    return parser
-
-
-def run(args: Any) -> int:
-    """`xlt pilot`: 0 when every model passed, 1 otherwise."""
-    extra = list(getattr(args, "passthrough", None) or ["--cores", "2"])
-    records = run_pilot(
-        args.config, args.out, extra, args.steps, args.items, args.model, args.force
-    )
-    print(f"table: {Path(args.out) / 'pilot.csv'}")
-    return 0 if all(r["status"] == "pass" for r in records) else 1

@@ -5,7 +5,8 @@ or a LoRA adapter `ft-<source>-s<seed>`. `Study.from_config` builds it once from
 config, with the grid and per-model defaults applied here (the defaults of LoRA, training and
 evaluation settings are the fields of `LoraSettings` and `TrainSettings` in xlt.train.lora and
 `EvalSettings` in xlt.evaluate.cell; the analysis's are `AnalysisSettings`); the workflow's
-rules, its scripts and the analysis all read paths, settings and cluster requests from it.
+rules, its scripts and the analysis all read paths and settings from it (the cluster requests
+of its models are in xlt.cluster, the cells an analysis reads in xlt.discovery).
 `Cell` builds a cell's file path and parses one back; `Weights` is the one grammar of weights
 names.
 
@@ -15,10 +16,9 @@ Nothing here imports torch, pandas or scipy: the workflow builds a `Study` on ev
 
 from __future__ import annotations
 
-import ast
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -145,15 +145,6 @@ class Cell:
             raise GridError(f"{path}: {exc}") from None
 
 
-def find_cells(root: str | Path) -> list[Cell]:
-    """The cells of a predictions tree: every `<model>/<weights>/<prompting>/<lang>.jsonl`."""
-    root = Path(root)
-    found = [
-        Cell.from_path(p) for p in sorted(root.glob("*/*/*/*.jsonl")) if not p.name.startswith(".")
-    ]
-    return sorted(found)
-
-
 def _expand_file(gguf: Mapping[str, Any]) -> dict[str, Any]:
     """A gguf entry with "~" in a local `file` expanded (a file inside a package is relative)."""
     gguf = dict(gguf)
@@ -240,37 +231,6 @@ class ModelSettings:
             "architecture": self.architecture,
         }
         return {**facts, "band": self.band} if self.band else facts
-
-
-# Model config keys -> snakemake-executor-plugin-slurm resource names (README, "Resources per
-# model"). `gpus` is special: see `slurm_request`.
-SLURM_NAMES = {
-    "cpus": "cpus_per_task",  # --cpus-per-task (threads: the job gets the same number)
-    "mem_mb": "mem_mb",  # --mem, per node
-    "runtime": "runtime",  # --time, minutes
-    "nodes": "nodes",  # --nodes
-    "partition": "slurm_partition",  # --partition
-    "account": "slurm_account",  # --account
-    "constraint": "constraint",  # --constraint
-}
-
-
-def slurm_request(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The plugin resources for one `resources.<rule>` entry of a model; unset keys left out.
-
-    `gpus` counts GPUs per node. On one node that is the plugin's `gpu` (`--gpus=N`, with
-    `gpu_model`: `--gpus=<model>:N`); across `nodes` > 1 it is `gres` (`--gres=gpu[:<model>]:N`,
-    which SLURM applies per node), since `--gpus` would count the job's total.
-    """
-    request = {SLURM_NAMES[key]: value for key, value in settings.items() if key in SLURM_NAMES}
-    gpus, gpu_model = settings.get("gpus", 0), settings.get("gpu_model")
-    if gpus and settings.get("nodes", 1) > 1:
-        request["gres"] = ":".join(["gpu", *([gpu_model] if gpu_model else []), str(gpus)])
-    elif gpus:
-        request["gpu"] = gpus
-        if gpu_model:
-            request["gpu_model"] = gpu_model
-    return request
 
 
 @dataclass(frozen=True)
@@ -389,92 +349,6 @@ class Study:
             models={name: model.facts() for name, model in self.models.items()},
         )
 
-    # -- the analysis -----------------------------------------------------------------------
-
-    @property
-    def external(self) -> bool:
-        """Whether the analysis reads a predictions tree made elsewhere."""
-        return self.analysis.predictions_dir is not None
-
-    @property
-    def analysis_root(self) -> str:
-        """Where the analysis writes: results/ for this workflow's own cells; for a tree made
-        elsewhere, `analysis.output_dir` (default results/external), never results/ itself."""
-        if not self.external:
-            return RESULTS
-        return (self.analysis.output_dir or f"{RESULTS}/external").rstrip("/")
-
-    @property
-    def analysis_logs(self) -> str:
-        return "logs/analysis" if not self.external else "logs/external-analysis"
-
-    @cached_property
-    def analysis_cells(self) -> tuple[Cell, ...]:
-        """The cells the analysis reads: this grid's, or those of `analysis.predictions_dir`
-        (only the `models:` and `languages:` the config lists, when it lists any)."""
-        if not self.external:
-            return self.cells
-        root = self.analysis.predictions_dir
-        if Path(root).resolve() == Path(PREDICTIONS.split("/{")[0]).resolve():
-            raise GridError(
-                "analysis.predictions_dir: results/predictions is where this workflow writes its "
-                "own predictions; put a tree made elsewhere in another directory."
-            )
-        if Path(self.analysis_root).resolve() == Path(RESULTS).resolve():
-            raise GridError(
-                "analysis.output_dir: results/ holds this workflow's own tables; choose another "
-                "directory for the analysis of a tree made elsewhere (default results/external)."
-            )
-        found = find_cells(root)
-        if self.model_names:
-            found = [cell for cell in found if cell.model in self.model_names]
-        if self.languages:
-            found = [cell for cell in found if cell.lang in self.languages]
-        if not found:
-            raise GridError(
-                f"analysis.predictions_dir: no <model>/<weights>/<prompting>/<lang>.jsonl files "
-                f"under {root}"
-                + (" for the models and languages the config lists." if self.model_names else ".")
-            )
-        from xlt.languages import check_codes
-
-        check_codes([cell.lang for cell in found], where=f"analysis.predictions_dir ({root})")
-        for cell in found:
-            source = cell.parsed_weights.source
-            if source is not None and source not in self.sources:
-                raise GridError(
-                    f"{cell.predictions(root)}: weights {cell.weights} were fine-tuned on "
-                    f"source '{source}', which `sources:` does not declare; add `sources: "
-                    f"{{{source}: [<its language codes>]}}` so that its own languages are not "
-                    "counted as transfer targets."
-                )
-        return tuple(found)
-
-    def analysis_test_files(self) -> list[str]:
-        """The test splits the analysis checks every cell against (none for an outside tree)."""
-        if self.external:
-            return []
-        return [DATA.format(lang=lang, split="test") for lang in self.languages]
-
-    def analysis_predictions(self) -> list[str]:
-        """The predictions files the analysis reads."""
-        root = self.analysis.predictions_dir
-        return [cell.predictions(root) for cell in self.analysis_cells]
-
-    def figures(self) -> list[str]:
-        """The figures the analysis can draw: deltas need fine-tuned or cot cells, the FT-vs-CoT
-        figure needs both."""
-        has_ft = any(not cell.parsed_weights.is_base for cell in self.analysis_cells)
-        has_cot = any(
-            cell.weights == BASE and cell.prompting == "cot" for cell in self.analysis_cells
-        )
-        return [
-            "accuracy",
-            *(["delta_heatmap", "base_vs_delta"] if has_ft or has_cot else []),
-            *(["ft_vs_cot"] if has_ft and has_cot else []),
-            *(["transfer_matrix"] if has_ft else []),
-        ]
-
     # -- files ------------------------------------------------------------------------------
 
     def raw_data(self, lang: str) -> str:
@@ -570,54 +444,3 @@ class Study:
             "template": self.templates["direct"].as_record(),
             "chat": settings.chat,
         }
-
-    # -- cluster requests -------------------------------------------------------------------
-
-    def resources(
-        self, model: str, rule: str, defaults: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """The plugin resources of one model's `rule` job, from the config alone.
-
-        `defaults` (e.g. the profile's default-resources) fill what the model leaves unset.
-        """
-        return {**(defaults or {}), **self._requests[(model, rule)]}
-
-    @cached_property
-    def _requests(self) -> dict[tuple[str, str], dict[str, Any]]:
-        return {
-            (name, rule): slurm_request(model.resources.get(rule, {}))
-            for name, model in self.models.items()
-            for rule in MODEL_RULES
-        }
-
-    def threads(self, model: str, rule: str) -> int:
-        """Threads of a model's `rule` job: its `cpus` (1 when not set)."""
-        return int(self.models[model].resources.get(rule, {}).get("cpus", 1))
-
-    def requested_resources(self, rule: str) -> list[str]:
-        """Resource names that some model requests for `rule` (the others stay with defaults)."""
-        return sorted({name for model in self.models for name in self.resources(model, rule)})
-
-    def gpus(self, model: str, rule: str) -> int:
-        """GPUs per node of a model's `rule` job (0: CPU)."""
-        return int(self.models[model].resources.get(rule, {}).get("gpus", 0))
-
-
-def literal_defaults(args: Iterable[str]) -> dict[str, Any]:
-    """Plain `name=value` default resources (as `--default-resources` gives them) as a mapping.
-
-    Integers become ints; quoted strings and bare words (`gpu`, `n1-standard-4`: Snakemake reads
-    these as strings too) become strings; expressions such as Snakemake's own
-    `min(max(2*input.size_mb, 1000), 8000)` are left out, since they depend on the job.
-    """
-    found: dict[str, Any] = {}
-    for arg in args:
-        name, _, value = arg.partition("=")
-        value = value.strip()
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            literal = value if re.fullmatch(r"[\w.:/@-]+", value) else None
-        if isinstance(literal, int | str) and not isinstance(literal, bool):
-            found[name] = literal
-    return found

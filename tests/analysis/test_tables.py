@@ -12,9 +12,10 @@ from xlt.analysis.correlation import ft_vs_cot_table
 from xlt.analysis.paired import deltas_table, seed_mean_table
 from xlt.analysis.settings import AnalysisSettings
 from xlt.analysis.transfer import transfer_table
-from xlt.audit import row_paths
+from xlt.discovery import find_cells
 from xlt.io import DataError
-from xlt.study import Cell, StudyFacts, find_cells
+from xlt.provenance.explain import row_paths
+from xlt.study import Cell, StudyFacts
 
 STUDY = StudyFacts(
     sources={"arabic": SOURCE}, models={"weak-a": {"size_b": 4, "architecture": "moe"}}

@@ -10,8 +10,8 @@ import yaml
 from support.workflow import copy_workflow, snakemake
 
 from xlt import pilot
-from xlt.audit import _walk
 from xlt.cost import read_pilot
+from xlt.provenance.audit import _walk
 
 
 def _made(path):

@@ -25,9 +25,9 @@ from xlt.evaluate.extract import extraction_fields
 from xlt.evaluate.generate import AnswerStop
 from xlt.evaluate.scoring import bos_prefix, build_requests, encode
 from xlt.io import read_jsonl, sha256_path, write_json, write_jsonl
-from xlt.jobs import measure
 from xlt.models.loading import ModelRef
 from xlt.prompts import PromptTemplate, answer_continuation, build_prompt, template_from_record
+from xlt.provenance.jobs import measure
 
 log = logging.getLogger(__name__)
 PROMPTINGS = ("direct", "cot")

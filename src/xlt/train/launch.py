@@ -28,8 +28,8 @@ from typing import Any
 
 from xlt.errors import MissingFileError
 from xlt.io import read_json, write_json
-from xlt.jobs import CONSOLE
 from xlt.prompts import template_from_record
+from xlt.provenance.jobs import CONSOLE
 from xlt.train.lora import (
     PREEMPTED_EXIT_CODE,
     STOP_SIGNALS,

@@ -34,7 +34,6 @@ from xlt.data.belebele import Split, assert_no_leak, read_items
 from xlt.errors import ConfigError, XltError
 from xlt.evaluate.scoring import bos_prefix, encode_pair
 from xlt.io import atomic_dir, read_json, write_json
-from xlt.jobs import CONSOLE
 from xlt.models.loading import (
     ModelRef,
     load_tokenizer,
@@ -42,6 +41,7 @@ from xlt.models.loading import (
     torch_dtype,
 )
 from xlt.prompts import PromptTemplate, answer_continuation, build_prompt
+from xlt.provenance.jobs import CONSOLE
 
 log = logging.getLogger(__name__)
 IGNORE_INDEX = -100

@@ -4,6 +4,10 @@ A sidecar records the sha256 of the output and of every input, the rule's parame
 environment that made it (code version, package versions and the lock's hash, host, accelerator,
 times). Nothing
 from the process environment is recorded beyond an explicit allow-list, so no secret leaks.
+
+Read back (`Record`), recorded paths are relative to the directory the job ran in (the workflow
+directory); they are resolved against the directory where the sidecar's own output path lands on
+its file, so a tree that was moved or copied is still checked against itself.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from xlt.errors import DataError
 from xlt.io import read_json, sha256_path, write_json
 
 SUFFIX = ".prov.json"
@@ -54,7 +60,7 @@ def now() -> str:
 @cache
 def code_version() -> dict[str, Any]:
     """Git commit and dirty flag of the xlt source tree, or the package version if not in git."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     version: dict[str, Any] = {"package": _package_version("xlt")}
     try:
         commit = subprocess.run(
@@ -182,3 +188,93 @@ def read_provenance(output: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no provenance sidecar for {output}; rebuild {output}.")
     return read_json(path)
+
+
+# --- reading sidecars back -----------------------------------------------------------------
+
+
+def absolute(path: str | Path) -> str:
+    """A normalised absolute path (`~` expanded): the identity of a file in a chain or an audit."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(str(path))))
+
+
+def shown(path: str) -> str:
+    """A path as printed: relative to the working directory when under it, else with `~`."""
+    return recorded_path(path)
+
+
+def job_dir(sidecar: Path, output: str) -> Path:
+    """The directory a job ran in: where the sidecar's recorded output path resolves to the file
+    beside the sidecar (the working directory when the path is absolute or does not fit)."""
+    recorded = Path(output)
+    if recorded.is_absolute() or output.startswith("~"):
+        return Path.cwd()
+    actual = Path(absolute(str(sidecar)[: -len(SUFFIX)]))
+    parts = recorded.parts
+    if len(actual.parts) > len(parts) and actual.parts[-len(parts) :] == parts:
+        return Path(*actual.parts[: -len(parts)])
+    return Path.cwd()
+
+
+def resolve(recorded: str, base: Path) -> str:
+    """The absolute path of a recorded path, relative ones taken from `base`."""
+    path = Path(os.path.expanduser(recorded))
+    return absolute(path if path.is_absolute() else base / path)
+
+
+class Hashes:
+    """The sha256 of files and directories, each computed once (None: not there)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, str | None] = {}
+
+    def get(self, path: str) -> str | None:
+        if path not in self._known:
+            self._known[path] = sha256_path(path) if os.path.exists(path) else None
+        return self._known[path]
+
+    def put(self, path: str, digest: str) -> None:
+        """Record the hash of a file read for another reason (so it is not read again)."""
+        self._known[path] = digest
+
+    def found(self) -> set[str]:
+        """The paths hashed so far that were there."""
+        return {path for path, digest in self._known.items() if digest is not None}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One sidecar with its paths resolved: output, rule, inputs and their recorded hashes."""
+
+    sidecar: str
+    output: str
+    output_sha256: str
+    rule: str
+    inputs: tuple[tuple[str, str], ...]
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def read(cls, sidecar: str | Path) -> Record:
+        """Read a sidecar; one that is not a provenance record raises DataError."""
+        raw = read_json(sidecar)
+        try:
+            base = job_dir(Path(sidecar), raw["output"]["path"])
+            entries = []
+            for value in raw.get("inputs", {}).values():
+                entries.extend(value if isinstance(value, list) else [value])
+            return cls(
+                sidecar=absolute(sidecar),
+                output=resolve(raw["output"]["path"], base),
+                output_sha256=raw["output"]["sha256"],
+                rule=str(raw.get("rule")),
+                inputs=tuple((resolve(e["path"], base), e["sha256"]) for e in entries),
+                raw=raw,
+            )
+        except (KeyError, TypeError) as exc:
+            raise DataError(
+                f"{sidecar}: not a provenance record (no {exc}); rebuild its output."
+            ) from None
+
+    @property
+    def base(self) -> Path:
+        return job_dir(Path(self.sidecar), self.raw["output"]["path"])

@@ -12,9 +12,9 @@ from support.results import FT, LANGS, MODEL, results_tree
 from support.synthetic import write_tree
 
 from xlt.analysis.cells import load_cells
-from xlt.audit import audit
 from xlt.cli import main as xlt_main
 from xlt.errors import DataError
+from xlt.provenance.audit import audit
 from xlt.study import Cell
 
 BENCH = REPO / "benchmarks" / "bench_audit.py"

@@ -28,7 +28,7 @@ from typing import Any
 
 from xlt.errors import XltError
 from xlt.io import disk_full, sha256_path
-from xlt.provenance import now, write_provenance
+from xlt.provenance.records import now, write_provenance
 
 ERROR_PREFIX = "xlt: error: "
 # The first line each attempt of a job writes to its log, followed by the rule and start time.

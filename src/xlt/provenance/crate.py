@@ -32,9 +32,8 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.model.softwareapplication import SoftwareApplication
 from rocrate.rocrate import ROCrate
 
-from xlt.audit import Record, shown
 from xlt.errors import DataError, MissingFileError
-from xlt.provenance import SUFFIX, now
+from xlt.provenance.records import SUFFIX, Record, now, shown
 
 PROFILES = {
     "process": "https://w3id.org/ro/wfrun/process/0.5",

@@ -9,8 +9,8 @@ from support.data import REPO
 from support.results import FT, results_tree
 
 from xlt.cli import main as xlt_main
-from xlt.crate import PROFILES, write_crate
 from xlt.provenance import read_provenance
+from xlt.provenance.crate import PROFILES, write_crate
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from xlt.jobs import ATTEMPT_HEADER, start_job
+from xlt.provenance.jobs import ATTEMPT_HEADER, start_job
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_a_full_disk_is_one_line_naming_the_path_and_nothing_half_written(
     from types import SimpleNamespace
 
     from xlt import io as xlt_io
-    from xlt.jobs import run_job
+    from xlt.provenance.jobs import run_job
 
     out = tmp_path / "results" / "tables" / "deltas.csv"
     log_file = tmp_path / "logs" / "tables.log"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from xlt.cli import main
-from xlt.power_cli import design_from_config
+from xlt.cli.power import design_from_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QUICK = ["--replicates", "20", "--items", "30", "--max-controls", "8"]
 
 
