@@ -13,6 +13,10 @@ from xlt.snakemake_internals import (
 min_version("9.0")
 
 
+# `snakemake --report`: what the study is and how to read its tables (captions in report/).
+report: "report/workflow.rst"
+
+
 # A study config given with --configfile replaces the demo config instead of being merged into
 # it (Snakemake merges mappings recursively, so the demo's models would leak into a study).
 # Read by xlt first: a YAML syntax error or a key given twice is named by file and line.
