@@ -13,7 +13,7 @@ from xlt.jobs import run_job
 from xlt.models.loading import ModelRef
 from xlt.study import ModelSettings
 from xlt.train.launch import FinetuneJob, launch_plan, run_launched
-from xlt.train.lora import PREEMPTED_EXIT_CODE, Preempted, read_summary, remove_checkpoints
+from xlt.train.loop import PREEMPTED_EXIT_CODE, Preempted, read_summary, remove_checkpoints
 
 with run_job(snakemake) as job:
     settings = snakemake.params.settings

@@ -27,7 +27,7 @@ from xlt.train.launch import (
     launch_plan,
     run_launched,
 )
-from xlt.train.lora import (
+from xlt.train.loop import (
     IGNORE_INDEX,
     PREEMPTED_EXIT_CODE,
     AdapterExistsError,
@@ -134,7 +134,7 @@ def test_training_lowers_the_loss_and_saves_a_loadable_adapter(tiny_model_ref, t
 def test_checkpoints_outlive_the_adapter_until_it_is_recorded(tiny_model_ref, train_setup):
     """The rule removes checkpoints only after recording the adapter: a job that fails while
     recording loses its output (Snakemake removes it), and the rerun resumes from them."""
-    from xlt.train.lora import remove_checkpoints
+    from xlt.train.loop import remove_checkpoints
 
     _, out = train_tiny(
         tiny_model_ref,
@@ -535,7 +535,7 @@ def test_a_job_runs_through_accelerate_launch(tiny_model_ref, train_setup, caplo
 def test_checkpoints_shipped_quantized_are_dequantized_to_train(tmp_path, method, expected):
     from transformers import AutoConfig
 
-    from xlt.train.lora import dequantizing_config
+    from xlt.train.loop import dequantizing_config
 
     config = AutoConfig.for_model("llama", hidden_size=8, num_attention_heads=2)
     config.save_pretrained(tmp_path)
@@ -581,7 +581,7 @@ def test_two_processes_stop_together_and_resume_identically(tiny_model_ref, trai
         textwrap.dedent(
             f"""
             import os, signal
-            from xlt.train.lora import PREEMPTED_EXIT_CODE, Preempted
+            from xlt.train.loop import PREEMPTED_EXIT_CODE, Preempted
             from xlt.train.launch import FinetuneJob
 
             def sigterm_rank_1(step):

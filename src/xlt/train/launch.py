@@ -30,7 +30,7 @@ from xlt.errors import MissingFileError
 from xlt.io import read_json, write_json
 from xlt.jobs import CONSOLE
 from xlt.prompts import template_from_record
-from xlt.train.lora import (
+from xlt.train.loop import (
     PREEMPTED_EXIT_CODE,
     STOP_SIGNALS,
     LoraSettings,
@@ -51,7 +51,7 @@ RELAY_ENV = "XLT_RELAY_CONSOLE"
 
 @dataclass(frozen=True)
 class FinetuneJob:
-    """Every argument of `xlt.train.lora.finetune`, as plain JSON-able values."""
+    """Every argument of `xlt.train.loop.finetune`, as plain JSON-able values."""
 
     model: str
     train_files: list[str]
