@@ -12,8 +12,10 @@ from pathlib import Path
 from xlt.jobs import run_job
 from xlt.models.loading import ModelRef
 from xlt.study import ModelSettings
+from xlt.train.adapter import read_summary
+from xlt.train.checkpoints import remove_checkpoints
 from xlt.train.launch import FinetuneJob, launch_plan, run_launched
-from xlt.train.loop import PREEMPTED_EXIT_CODE, Preempted, read_summary, remove_checkpoints
+from xlt.train.stop import PREEMPTED_EXIT_CODE, Preempted
 
 with run_job(snakemake) as job:
     settings = snakemake.params.settings

@@ -30,14 +30,9 @@ from xlt.errors import MissingFileError
 from xlt.io import read_json, write_json
 from xlt.jobs import CONSOLE
 from xlt.prompts import template_from_record
-from xlt.train.loop import (
-    PREEMPTED_EXIT_CODE,
-    STOP_SIGNALS,
-    LoraSettings,
-    Preempted,
-    TrainSettings,
-    finetune,
-)
+from xlt.train.loop import finetune
+from xlt.train.settings import LoraSettings, TrainSettings
+from xlt.train.stop import PREEMPTED_EXIT_CODE, STOP_SIGNALS, Preempted
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 29500
