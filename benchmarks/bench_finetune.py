@@ -1,4 +1,4 @@
-"""Fine-tuning throughput and peak memory: `xlt.train.lora` against a bare PEFT training loop.
+"""Fine-tuning throughput and peak memory: `xlt.train.loop.finetune` against a bare PEFT loop.
 
 Both train the same LoRA adapter on the same model and the same batches (the demo's Arabic
 train items, in xlt's order), each run in its own process so that peak memory is its own:
@@ -52,7 +52,7 @@ def prepare(workdir: Path, hidden: int, layers: int) -> None:
 def settings(steps: int, checkpoint_every: int | None) -> tuple[Any, Any, Any]:
     """The template, LoRA and train settings both runs share (the demo's)."""
     from xlt.prompts import load_templates
-    from xlt.train.lora import LoraSettings, TrainSettings
+    from xlt.train.settings import LoraSettings, TrainSettings
 
     template = load_templates(REPO / "config" / "templates.yaml")[TEMPLATE_ID]
     train = TrainSettings(
@@ -92,7 +92,7 @@ class StepClock:
 
 def run_xlt(workdir: Path, steps: int, checkpoint_every: int | None, out: Path) -> StepClock:
     """xlt's own code path: `finetune()`, as the rule calls it."""
-    from xlt.train.lora import finetune
+    from xlt.train.loop import finetune
 
     template, lora, train = settings(steps, checkpoint_every)
     clock = StepClock()
@@ -111,7 +111,7 @@ def run_bare(workdir: Path, steps: int, out: Path) -> StepClock:
 
     from xlt.data.belebele import read_items
     from xlt.models.loading import ModelRef, load_tokenizer
-    from xlt.train.lora import collate, step_batch, training_example
+    from xlt.train.data import collate, step_batch, training_example
 
     template, lora, train = settings(steps, None)
     ref = ModelRef.load(workdir / "model.json")
@@ -154,7 +154,7 @@ def timed_tokens(workdir: Path, steps: int) -> int:
     """Tokens in steps 2..N (the timed ones); the same batches in both runs."""
     from xlt.data.belebele import read_items
     from xlt.models.loading import ModelRef, load_tokenizer
-    from xlt.train.lora import step_batch, training_example
+    from xlt.train.data import step_batch, training_example
 
     template, _, _ = settings(steps, None)
     tokenizer = load_tokenizer(ModelRef.load(workdir / "model.json"))

@@ -1,8 +1,9 @@
 # One LoRA adapter per model × source × seed. The adapter directory is written atomically at
 # the end and write-protected; checkpoints live hidden beside it
 # (results/adapters/{model}/.{weights}.checkpoints/, not an output, so Snakemake keeps them when
-# a preempted job fails) and a rerun of the job resumes from the latest one. Models with more
-# than one GPU are launched through accelerate (train.accelerate_config); see README.
+# a preempted job fails) and a rerun of the job resumes from the latest one. A job whose
+# resources give it more than one GPU (the model's `resources.finetune`: gpus × nodes) is
+# launched through accelerate (train.accelerate_config; xlt.train.launch.train_adapter); see README.
 
 
 rule finetune:

@@ -1,19 +1,19 @@
 """Rule finetune: train one LoRA adapter (model × source × seed), resuming a preempted run.
 
-One process (CPU or one GPU) trains here; a model with more GPUs (`resources.finetune.gpus` ×
-`nodes` > 1) re-executes through `accelerate launch -m xlt.train.launch`. Exit status 75 means
-"stopped by SIGTERM after a checkpoint": rerun (Snakemake `--retries`, SLURM requeue) resumes.
+`xlt.train.launch.train_adapter` trains on one process (CPU or one GPU), or, when the job's
+resources give it more GPUs (`gpu`, or `gres` × `nodes`), through `accelerate launch`. Exit
+status 75 means "stopped by SIGTERM after a checkpoint": rerun (Snakemake `--retries`, SLURM
+requeue) resumes.
 """
 
-import logging
 import sys
 from pathlib import Path
 
 from xlt.models.loading import ModelRef
 from xlt.provenance.jobs import run_job
-from xlt.study import ModelSettings
-from xlt.train.launch import FinetuneJob, launch_plan, run_launched
-from xlt.train.lora import PREEMPTED_EXIT_CODE, Preempted, read_summary, remove_checkpoints
+from xlt.train.checkpoints import remove_checkpoints
+from xlt.train.launch import FinetuneJob, train_adapter
+from xlt.train.stop import TrainingStopped
 
 with run_job(snakemake) as job:
     settings = snakemake.params.settings
@@ -30,24 +30,15 @@ with run_job(snakemake) as job:
         seed=settings["seed"],
         quantization=settings["quantization"],
     )
-    model = snakemake.wildcards.model
-    model_settings = ModelSettings.from_config(
-        model, snakemake.config["models"][model], snakemake.config
-    )
-    plan = launch_plan(model_settings.resources["finetune"], training.train)
-    if plan.distributed:
-        code = run_launched(
-            training, plan, base_dir=Path(snakemake.scriptdir).parent, threads=snakemake.threads
+    try:
+        summary = train_adapter(
+            training,
+            resources=dict(snakemake.resources.items()),
+            base_dir=Path(snakemake.scriptdir).parent,
+            threads=snakemake.threads,
         )
-        if code:
-            sys.exit(code)
-        summary = read_summary(training.out_dir)
-    else:
-        try:
-            summary = training.run(keep_checkpoints=True)
-        except Preempted as exc:
-            logging.getLogger("xlt.train").warning("%s", exc)
-            sys.exit(PREEMPTED_EXIT_CODE)
+    except TrainingStopped as exc:
+        sys.exit(exc.exit_code)
 
     job.record(
         snakemake.output.adapter,

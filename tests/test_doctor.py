@@ -50,7 +50,7 @@ def test_interrupted_jobs_and_resumable_work_are_named(tmp_path):
 def test_a_checkpoint_cut_off_while_written_is_reported_as_the_rerun_treats_it(tmp_path):
     """Ctrl-C while a checkpoint is written leaves `.step-N.tmp/`: the training code resumes
     only complete checkpoints (`latest_checkpoint`), so doctor says the same."""
-    from xlt.train.lora import latest_checkpoint
+    from xlt.train.checkpoints import latest_checkpoint
 
     checkpoints = tmp_path / "results/adapters/m/.ft-arabic-s0.checkpoints"
     (checkpoints / ".step-00000010.tmp").mkdir(parents=True)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from xlt.errors import MissingFileError
 
-# A fine-tuning checkpoint's progress file (xlt.train.lora.STATE_FILE; not imported from there,
-# which would load torch for `xlt doctor`).
+# A fine-tuning checkpoint's progress file (xlt.train.checkpoints.STATE_FILE; not imported from
+# there, which would load torch for `xlt doctor`).
 CHECKPOINT_STATE = "state.json"
 
 
@@ -115,7 +115,7 @@ def diagnose(workdir: str | Path = ".") -> list[Finding]:
 
 def _resumable_step(checkpoint: Path) -> int | None:
     """The step a complete checkpoint resumes from, or None if it cannot be resumed (as
-    `xlt.train.lora.latest_checkpoint` decides: `state.json` present and readable)."""
+    `xlt.train.checkpoints.latest_checkpoint` decides: `state.json` present and readable)."""
     try:
         state = json.loads((checkpoint / CHECKPOINT_STATE).read_text(encoding="utf-8"))
         return int(state["step"])

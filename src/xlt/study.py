@@ -3,7 +3,7 @@
 A study is a grid of cells, model × weights × prompting × language, where weights are `base`
 or a LoRA adapter `ft-<source>-s<seed>`. `Study.from_config` builds it once from a validated
 config, with the grid and per-model defaults applied here (the defaults of LoRA, training and
-evaluation settings are the fields of `LoraSettings` and `TrainSettings` in xlt.train.lora and
+evaluation settings are the fields of `LoraSettings` and `TrainSettings` in xlt.train.settings and
 `EvalSettings` in xlt.evaluate.cell; the analysis's are `AnalysisSettings`); the workflow's
 rules, its scripts and the analysis all read paths and settings from it (the cluster requests
 of its models are in xlt.cluster, the cells an analysis reads in xlt.discovery).

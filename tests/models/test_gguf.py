@@ -405,7 +405,7 @@ def test_fine_tuning_smollm2_puts_the_loss_on_the_answer_only(converted):
 
     from xlt.io import read_jsonl
     from xlt.prompts import load_templates
-    from xlt.train.lora import IGNORE_INDEX, training_example
+    from xlt.train.data import IGNORE_INDEX, training_example
 
     repo = Path(__file__).resolve().parents[2]
     tokenizer = AutoTokenizer.from_pretrained(converted[0])

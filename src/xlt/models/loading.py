@@ -193,7 +193,7 @@ def peft_pattern_warnings_silenced() -> Iterator[None]:
     """PEFT (0.21) reports the rank/alpha patterns it sets for fused MoE experts
     (`target_parameters`, e.g. `.*\\.gate_up_proj`) as "did not match any targeted module and
     were ignored", yet applies them: the expert LoRA weights load with the rank they were
-    trained with (tests/train/test_lora.py checks the shapes). The warning is wrong for us.
+    trained with (tests/train/test_finetune.py checks the shapes). The warning is wrong for us.
     PEFT also reads transformers' deprecated `is_gradient_checkpointing`: a warning about PEFT's
     code, which xlt cannot change."""
     with warnings.catch_warnings():

@@ -9,6 +9,9 @@ the job file and re-executes through `accelerate launch` (see `launch_command`):
 It also runs a job by hand, on one process, with the same result as the rule.
 Exit status: 0 done; 75 (PREEMPTED_EXIT_CODE) stopped by SIGTERM/SIGUSR1 after writing a
 checkpoint, run it again to resume; anything else is an error.
+
+The rule calls `train_adapter`, which decides from the GPUs and nodes of the job's resources
+whether to train in its own process or through `accelerate launch`.
 """
 
 from __future__ import annotations
@@ -30,14 +33,10 @@ from xlt.errors import MissingFileError
 from xlt.io import read_json, write_json
 from xlt.prompts import template_from_record
 from xlt.provenance.jobs import CONSOLE
-from xlt.train.lora import (
-    PREEMPTED_EXIT_CODE,
-    STOP_SIGNALS,
-    LoraSettings,
-    Preempted,
-    TrainSettings,
-    finetune,
-)
+from xlt.train.adapter import read_summary
+from xlt.train.loop import finetune
+from xlt.train.settings import LoraSettings, TrainSettings
+from xlt.train.stop import PREEMPTED_EXIT_CODE, STOP_SIGNALS, Preempted, TrainingStopped
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 29500
@@ -51,7 +50,7 @@ RELAY_ENV = "XLT_RELAY_CONSOLE"
 
 @dataclass(frozen=True)
 class FinetuneJob:
-    """Every argument of `xlt.train.lora.finetune`, as plain JSON-able values."""
+    """Every argument of `xlt.train.loop.finetune`, as plain JSON-able values."""
 
     model: str
     train_files: list[str]
@@ -113,14 +112,32 @@ class LaunchPlan:
         return self.processes > 1
 
 
-def launch_plan(resources: Mapping[str, Any], train: Mapping[str, Any]) -> LaunchPlan:
-    """The plan for a model's `resources.finetune` entry (`gpus` per node, as SLURM counts them,
-    and `nodes`) and its `train.accelerate_config`."""
+def launch_plan(
+    resources: Mapping[str, Any], accelerate_config: str = TrainSettings.accelerate_config
+) -> LaunchPlan:
+    """The plan for a job's resources, as the rule asks them of the cluster
+    (`xlt.study.slurm_request`): on one node `gpu` GPUs; across `nodes` > 1 the GPUs per node
+    in `gres` (`gpu[:<model>]:N`). `accelerate_config` is the model's `train.accelerate_config`.
+
+    Resources the job does not have count as none: without a GPU resource (a local run, or a
+    model without `gpus`) the job trains on one process, CPU or one GPU, as without a launcher.
+    """
     return LaunchPlan(
-        gpus_per_node=int(resources.get("gpus", 0)),
-        nodes=int(resources.get("nodes", 1)),
-        accelerate_config=train.get("accelerate_config", TrainSettings.accelerate_config),
+        gpus_per_node=_gpus_per_node(resources),
+        nodes=int(resources.get("nodes") or 1),
+        accelerate_config=accelerate_config,
     )
+
+
+def _gpus_per_node(resources: Mapping[str, Any]) -> int:
+    """GPUs per node of a job: its `gpu` resource, else the GPU count of its `gres`, else 0."""
+    if resources.get("gpu"):
+        return int(resources["gpu"])
+    for request in str(resources.get("gres") or "").split(","):
+        kind, *rest = request.strip().split(":")
+        if kind == "gpu" and rest and rest[-1].isdigit():
+            return int(rest[-1])
+    return 0
 
 
 def accelerate_config_path(plan: LaunchPlan, base_dir: str | Path) -> Path:
@@ -228,6 +245,44 @@ def run_launched(
         )
         return PREEMPTED_EXIT_CODE
     return code
+
+
+class LaunchFailed(TrainingStopped):
+    """The processes under `accelerate launch` exited with `exit_code` (PREEMPTED_EXIT_CODE:
+    stopped by SIGTERM/SIGUSR1 after a checkpoint, run the job again to resume)."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(f"the launched training processes exited with status {exit_code}")
+        self.exit_code = exit_code
+
+
+def train_adapter(
+    job: FinetuneJob,
+    resources: Mapping[str, Any],
+    base_dir: str | Path,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the adapter of `job` on the GPUs its `resources` give it (a Snakemake
+    job's resources, read as `launch_plan` says): here on one process, else through
+    `accelerate launch` on one process per GPU. Returns the training summary.
+
+    The checkpoints are left for the caller to remove once the adapter is recorded. Training
+    that ends without an adapter raises TrainingStopped (Preempted, LaunchFailed), whose
+    `exit_code` the job exits with. `base_dir` is where a relative accelerate config is found;
+    `threads`, the job's CPU threads, are shared among the launched processes.
+    """
+    accelerate_config = job.train.get("accelerate_config", TrainSettings.accelerate_config)
+    plan = launch_plan(resources, accelerate_config)
+    if not plan.distributed:
+        try:
+            return job.run(keep_checkpoints=True)
+        except Preempted as exc:
+            log.warning("%s", exc)
+            raise
+    code = run_launched(job, plan, base_dir, threads)
+    if code:
+        raise LaunchFailed(code)
+    return read_summary(job.out_dir)
 
 
 def relay(line: str) -> None:
