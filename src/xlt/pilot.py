@@ -2,8 +2,9 @@
 
 `xlt pilot CONFIG` derives, for each model of a study config, a pilot config (`pilot_config`):
 the same model entry (origin, dtype, backend, chat template, LoRA targets, batch size, sequence
-length, launcher and resources), a few fine-tuning steps (`train.max_steps`, with a checkpoint
-written midway), `items` held-out questions, two evaluated languages of different scripts and
+length, launcher and resources), a few fine-tuning steps (`train.max_steps`; a checkpoint is
+written midway, the job then stops as if preempted and Snakemake's retry resumes it), `items`
+held-out questions, two evaluated languages of different scripts and
 one source and seed. It then runs the study's own workflow on it, one Snakemake run per model,
 in `results/pilot/runs/{model}/` (so nothing of the study's `results/` is written; a failing
 model does not stop the others), with the Snakemake arguments the user gives (a SLURM profile:
@@ -79,7 +80,9 @@ def pilot_config(
     entry = copy.deepcopy(dict(config["models"][model] or {}))
     train = dict(entry.get("train", {}))
     train["max_steps"] = steps
-    train["checkpoint_every"] = max(1, steps // 2)  # a checkpoint is written midway
+    # A checkpoint midway, then the job stops as if preempted; the retry resumes from it.
+    train["checkpoint_every"] = max(1, steps // 2)
+    train["preempt_at_step"] = max(1, steps // 2)
     entry["train"] = train
     if "path" in entry:
         entry["path"] = _absolute(entry["path"], base_dir)
@@ -233,6 +236,8 @@ def run_model(
     config_file = run_dir / "pilot.yaml"
     config_file.write_text(yaml.safe_dump(derived, sort_keys=False), encoding="utf-8")
     study = Study.from_config(derived, base_dir=run_dir)
+    if "--retries" not in snakemake_args:  # the stopped fine-tuning resumes in a retry
+        snakemake_args = [*snakemake_args, "--retries", "1"]
     command = [
         sys.executable,
         "-m",

@@ -104,6 +104,22 @@ def test_sigterm_checkpoints_mid_interval_and_resumes_identically(
     assert_same_adapter(out, uninterrupted[1])
 
 
+def test_preempt_at_step_stops_once_and_the_rerun_finishes_identically(
+    tiny_model_ref, train_setup, uninterrupted
+):
+    """The pilot's rehearsal of a preemption: stop after the checkpoint of `preempt_at_step`,
+    the rerun resumes past it and ends with the adapter of an uninterrupted run."""
+    out = train_setup[0] / "rehearsed"
+    job = resume_job(tiny_model_ref, train_setup, out, checkpoint_every=2, preempt_at_step=4)
+    with pytest.raises(Preempted, match=r"preempt_at_step.* after step 4/7") as stop:
+        job.run()
+    assert stop.value.exit_code == PREEMPTED_EXIT_CODE
+    assert stop.value.checkpoint == checkpoint_root(out) / "step-00000004"
+    summary = job.run()
+    assert summary["resumed_from"] == [4]
+    assert_same_adapter(out, uninterrupted[1])
+
+
 def test_sigterm_to_the_cli_writes_a_checkpoint_and_exits_75(tiny_model_ref, train_setup):
     out = train_setup[0] / "cli-terminated"
     job_file = train_setup[0] / "cli-terminated.json"

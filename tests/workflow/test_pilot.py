@@ -47,6 +47,8 @@ def test_a_model_that_fails_to_load_does_not_stop_the_others(tmp_path):
     assert dense_record["train_tokens_per_s"] > 0
     assert set(dense_record["items_per_s"]) == {"direct", "cot"}
     assert dense_record["peak_host_mb"] > 0 and dense_record["load_s"] is not None
+    # Stopped as if preempted after the checkpoint of step 2 of 4, resumed by the retry.
+    assert dense_record["resumed_from_step"] == 2
     rows = {row["model"]: row for row in csv.DictReader((out / "pilot.csv").open())}
     assert rows["broken"]["status"] == "fail" and rows["broken"]["error"] == error
     assert rows["demo-dense"]["status"] == "pass"
@@ -88,6 +90,7 @@ def test_pilot_config_cuts_the_grid_and_keeps_the_model(tmp_path):
     assert entry["resources"] == config["models"]["deepseek-v3.1"]["resources"]
     assert entry["train"]["accelerate_config"] == "accelerate/deepspeed_zero3_offload.yaml"
     assert entry["train"]["max_steps"] == 10 and entry["train"]["checkpoint_every"] == 5
+    assert entry["train"]["preempt_at_step"] == 5
     assert derived["languages"] == ["arb_Arab", "heb_Hebr"]  # two scripts
     assert derived["seeds"] == [0] and list(derived["sources"]) == ["arabic"]
     assert derived["data"]["n_test"] == 8

@@ -31,7 +31,13 @@ STATE_FILE = "state.json"
 # Train settings that change how a run is logged, checkpointed or launched, not what it computes:
 # changing them does not invalidate a checkpoint.
 NOT_IN_FINGERPRINT = frozenset(
-    {"log_every", "checkpoint_every", "gradient_checkpointing", "accelerate_config"}
+    {
+        "log_every",
+        "checkpoint_every",
+        "gradient_checkpointing",
+        "accelerate_config",
+        "preempt_at_step",
+    }
 )
 
 

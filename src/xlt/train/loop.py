@@ -263,7 +263,7 @@ class TrainingRun:
 
     def loop(self, stop: StopRequest, on_step: Callable[[int], None] | None = None) -> None:
         """Run the remaining steps, checkpointing every `checkpoint_every` steps and after the
-        step during which a stop was requested (then raise Preempted)."""
+        step during which a stop was requested, or at `preempt_at_step` (then raise Preempted)."""
         progress, every = self.progress, self.train.checkpoint_every
         window = (progress.tokens, progress.seconds)
         while progress.step < self.total:
@@ -277,6 +277,9 @@ class TrainingRun:
                 break
             if any_process(stop.signal_name is not None, self.accelerator):
                 reason = stop.signal_name or "a stop request on another process"
+                raise Preempted(progress.step, self.total, self.checkpoint(), reason)
+            if progress.step == self.train.preempt_at_step:  # a resumed run is past it
+                reason = "train.preempt_at_step (the pilot's rehearsal of a preemption)"
                 raise Preempted(progress.step, self.total, self.checkpoint(), reason)
             if every and progress.step % every == 0:
                 log.info("checkpoint of step %d: %s", progress.step, self.checkpoint())

@@ -49,7 +49,12 @@ class TrainSettings:
     checkpoint_every: int | None = 50
     gradient_checkpointing: bool = True
     accelerate_config: str = "accelerate/fsdp.yaml"
+    # Set by `xlt pilot` only: stop as if preempted after this step's checkpoint, so the retry
+    # rehearses the resume. Absent from study configs, so their params stay as they were.
+    preempt_at_step: int | None = None
 
     def __post_init__(self) -> None:
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1 or null, not {self.checkpoint_every}.")
+        if self.preempt_at_step is not None and self.checkpoint_every is None:
+            raise ValueError("preempt_at_step needs checkpoint_every (the resume reads one).")
