@@ -14,15 +14,11 @@ rule price:
         data=counted_files(STUDY),
         pilot=PILOT_RECORDS,
     output:
-        price=report(
-            update(f"{COST}/price.csv"), caption="../report/price.rst", category="Cost"
-        ),
+        price=report(update(f"{COST}/price.csv"), caption="../report/price.rst", category="Cost"),
         price_prov=sidecar(f"{COST}/price.csv"),
         text=report(update(f"{COST}/price.txt"), caption="../report/price.rst", category="Cost"),
         text_prov=sidecar(f"{COST}/price.txt"),
-        pilot=report(
-            update(f"{COST}/pilot.csv"), caption="../report/pilot.rst", category="Cost"
-        ),
+        pilot=report(update(f"{COST}/pilot.csv"), caption="../report/pilot.rst", category="Cost"),
         pilot_prov=sidecar(f"{COST}/pilot.csv"),
     log:
         f"{ANALYSIS.logs}/price.log",

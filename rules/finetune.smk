@@ -17,7 +17,9 @@ rule finetune:
     log:
         FINETUNE_LOG,
     params:
-        settings=per_job(lambda wildcards: STUDY.finetune_params(wildcards.model, wildcards.weights)),
+        settings=per_job(
+            lambda wildcards: STUDY.finetune_params(wildcards.model, wildcards.weights)
+        ),
     wildcard_constraints:
         weights=ADAPTER_NAME,
     threads: per_job(lambda wildcards: CLUSTER.threads(wildcards.model, "finetune"))
