@@ -42,7 +42,7 @@ with config_errors_exit():
     check_config(config, base_dir=CONFIG_DIR)
     STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
     if not STUDY.external:
-        check_data_sizes(config, STUDY.raw_data(config["data"]["reference"]))
+        check_data_sizes(STUDY.config, STUDY.raw_data(STUDY.data.reference))
     STUDY.analysis_cells  # a bad predictions tree or undeclared source stops the run here
 # The profile's plain default resources (partition, account, ...): a model that leaves a key
 # unset that another model sets gets the default instead of nothing.

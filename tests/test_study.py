@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xlt.config import validate_config
+from xlt.config import apply_defaults, validate_config
 from xlt.study import (
     PREDICTIONS,
     Cell,
@@ -21,20 +21,26 @@ from xlt.study import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config" / "schema.yaml"
 
 
 def load(name: str) -> dict:
     return yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
+def filled(config: dict) -> dict:
+    """A config with the schema's defaults, as the workflow hands it to Study."""
+    return apply_defaults(config, SCHEMA)
+
+
 @pytest.fixture(scope="module")
 def demo() -> Study:
-    return Study.from_config(load("config"), base_dir=REPO)
+    return Study.from_config(filled(load("config")), base_dir=REPO)
 
 
 @pytest.fixture(scope="module")
 def paper() -> Study:
-    return Study.from_config(load("paper"), base_dir=REPO)
+    return Study.from_config(filled(load("paper")), base_dir=REPO)
 
 
 def test_weights_names_parse_and_print_back():
@@ -102,10 +108,10 @@ def test_model_settings_apply_the_study_defaults_once(demo):
 def test_the_evaluation_batch_size_has_one_default():
     config = load("config")
     del config["evaluate"]["batch_size"]
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert study.eval_params("demo-dense", "direct")["batch_size"] == 8
     config["models"]["demo-dense"]["eval_batch_size"] = 3
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert study.eval_params("demo-dense", "direct")["batch_size"] == 3
 
 
@@ -182,7 +188,7 @@ def test_profile_defaults_fill_what_a_model_leaves_unset(paper):
     assert request["slurm_partition"] == "gpu" and request["runtime"] == 30
     config = load("paper")
     config["models"]["qwen3-4b"]["resources"]["evaluate"]["partition"] = "short"
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert study.resources("qwen3-4b", "evaluate", defaults)["slurm_partition"] == "short"
     assert study.resources("qwen3-32b", "evaluate", defaults)["slurm_partition"] == "gpu"
     assert "slurm_partition" in study.requested_resources("evaluate")
@@ -210,7 +216,7 @@ def test_a_model_needs_exactly_one_origin():
     config = load("config")
     config["models"]["demo-dense"]["hub_id"] = "org/model"
     with pytest.raises(GridError, match="exactly one of hub_id, path, gguf, build"):
-        Study.from_config(config, base_dir=REPO)
+        Study.from_config(filled(config), base_dir=REPO)
 
 
 def write_cells(root, *cells):
@@ -231,7 +237,7 @@ def test_an_external_predictions_tree_needs_only_sources(tmp_path):
         "analysis": {"predictions_dir": str(tmp_path / "tree")},
         "sources": {"x": ["eng_Latn"]},
     }
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert len(study.analysis_cells) == 3
     assert study.analysis_root == "results/external"
     assert study.analysis_test_files() == []
@@ -240,11 +246,11 @@ def test_an_external_predictions_tree_needs_only_sources(tmp_path):
     assert find_cells(tmp_path / "tree") == list(study.analysis_cells)
     # The config's models and languages, when given, filter the tree.
     config["languages"] = ["heb_Hebr"]
-    assert {c.model for c in Study.from_config(config).analysis_cells} == {"m"}
+    assert {c.model for c in Study.from_config(filled(config)).analysis_cells} == {"m"}
     del config["languages"]
     config["models"] = {"other": {}}  # a bare name: the schema allows it here
     validate_config(config, REPO / "config" / "schema.yaml")
-    assert {c.model for c in Study.from_config(config).analysis_cells} == {"other"}
+    assert {c.model for c in Study.from_config(filled(config)).analysis_cells} == {"other"}
 
 
 def test_an_external_tree_with_an_undeclared_source_is_refused(tmp_path):
@@ -254,11 +260,11 @@ def test_an_external_tree_with_an_undeclared_source_is_refused(tmp_path):
         "sources": {"x": ["eng_Latn"]},
     }
     with pytest.raises(GridError, match=r"source 'arabic', which `sources:` does not declare"):
-        _ = Study.from_config(config).analysis_cells
+        _ = Study.from_config(filled(config)).analysis_cells
     config["analysis"]["output_dir"] = "results"
     config["sources"]["arabic"] = ["arb_Arab"]
     with pytest.raises(GridError, match=r"analysis\.output_dir: results/ holds"):
-        _ = Study.from_config(config).analysis_cells
+        _ = Study.from_config(filled(config)).analysis_cells
 
 
 # The grid's layout and weights grammar are written once, in xlt.study. These patterns are how
@@ -292,7 +298,7 @@ def test_no_cell_path_or_weights_grammar_outside_the_study_module():
 
 
 def test_building_a_study_does_not_touch_the_config(paper):
-    config = load("paper")
+    config = filled(load("paper"))
     before = copy.deepcopy(config)
     Study.from_config(config, base_dir=REPO)
     assert config == before
@@ -303,7 +309,7 @@ def test_an_uninstalled_gguf_package_keeps_the_converted_version(tmp_path, monke
     (which could not run); before any conversion the version is simply unknown."""
     config = load("small-real")
     config["models"]["gemma3-270m"]["gguf"]["package"] = "no-such-gguf-package"
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     monkeypatch.chdir(tmp_path)
     assert study.gguf_params("gemma3-270m")["installed_version"] is None
     sidecar = tmp_path / "results/models/gemma3-270m.json.prov.json"
@@ -321,6 +327,6 @@ def test_a_home_relative_model_path_is_expanded(monkeypatch):
     entry["path"] = "~/models/dense"
     config["models"]["demo-moe"]["gguf"] = {"file": "~/gguf/moe.gguf"}
     config["models"]["demo-moe"].pop("build")
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert study.models["demo-dense"].path == "/home/researcher/models/dense"
     assert study.gguf_file("demo-moe") == ["/home/researcher/gguf/moe.gguf"]

@@ -159,7 +159,7 @@ def collect(run_dir: Path, study: Study, model: str) -> dict[str, Any]:
         training = prov.get("training", {})
         tokens += training.get("tokens", 0)
         seconds += training.get("seconds", 0)
-        sequences += training.get("steps", 0) * int(settings.train.get("batch_size", 8))
+        sequences += training.get("steps", 0) * int(settings.train["batch_size"])
         peaks.append(prov.get("peak_memory") or {})
     loads: list[float] = []
     items = {p: 0.0 for p in study.promptings}
@@ -223,11 +223,16 @@ def run_model(
 
     import yaml
 
+    from xlt.config import apply_defaults
+
     run_dir = (out / "runs" / model).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     derived = pilot_config(config, model, steps, items, base_dir=Path(snakefile).resolve().parent)
     config_file = run_dir / "pilot.yaml"
     config_file.write_text(yaml.safe_dump(derived, sort_keys=False), encoding="utf-8")
+    # The run's own Snakemake checks the config; here the study only reads its settings.
+    schema = Path(snakefile).resolve().parent / "config" / "schema.yaml"
+    apply_defaults(derived, schema, fill_rule_params=True)
     study = Study.from_config(derived, base_dir=run_dir)
     command = [
         sys.executable,
