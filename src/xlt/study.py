@@ -176,6 +176,7 @@ class DataSettings:
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any]) -> DataSettings:
+        """Settings of a validated `data:` section."""
         return cls(
             source=data["source"],
             local_pattern=data.get("local_pattern"),  # only with `source: local`
