@@ -279,9 +279,14 @@ def run_case(args: argparse.Namespace, model_dir: Path) -> None:
     pad = tokenizer.pad_token_id
     settings = EvalSettings(
         template=template,
+        prompting="direct",
+        chat=False,
         dtype="float32",
         batch_size=args.batch_size,
+        max_length=None,
         max_new_tokens=args.max_new_tokens,
+        extraction="lenient",
+        backend="hf",
     )
     backend = TransformersBackend(model, tokenizer, args.batch_size)
     n_params = sum(p.numel() for p in model.parameters())

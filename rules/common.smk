@@ -46,7 +46,7 @@ with config_errors_exit():
     STUDY = Study.from_config(config, base_dir=CONFIG_DIR)
     ANALYSIS = AnalysisInputs(STUDY)
     if not ANALYSIS.external:
-        check_data_sizes(config, STUDY.raw_data(config["data"]["reference"]))
+        check_data_sizes(STUDY.config, STUDY.raw_data(STUDY.data.reference))
     ANALYSIS.cells  # a bad predictions tree or undeclared source stops the run here
 CLUSTER = ClusterRequests(STUDY.models)
 # The profile's plain default resources (partition, account, ...): a model that leaves a key

@@ -4,8 +4,8 @@ rule download_belebele:
     log:
         "logs/download_belebele/{lang}.log",
     params:
-        dataset=config["data"].get("hub_dataset", "facebook/belebele"),
-        revision=config["data"].get("hub_revision"),
+        dataset=STUDY.data.hub_dataset,
+        revision=STUDY.data.hub_revision,
     localrule: True
     conda:
         "../envs/xlt.yaml"
@@ -33,16 +33,16 @@ rule check_data:
 
 rule split:
     input:
-        reference=ITEMS.format(lang=config["data"]["reference"]),
+        reference=ITEMS.format(lang=STUDY.data.reference),
     output:
         split=SPLIT,
         prov=f"{SPLIT}.prov.json",
     log:
         "logs/split.log",
     params:
-        reference=config["data"]["reference"],
-        n_test=config["data"]["n_test"],
-        seed=config["data"]["split_seed"],
+        reference=STUDY.data.reference,
+        n_test=STUDY.data.n_test,
+        seed=STUDY.data.split_seed,
     localrule: True
     conda:
         "../envs/xlt.yaml"
@@ -51,13 +51,13 @@ rule split:
 
 
 # Gold answers must match the reference language's for the same id; `data.gold_mismatch: warn`
-# keeps them with a warning. Not a param: flipping it must not rebuild every language's data and
-# all that follows (`--forcerun prepare_data` checks again).
+# keeps them with a warning. A resource, not a param: flipping it must not rebuild every
+# language's data and all that follows (`--forcerun prepare_data` checks again).
 rule prepare_data:
     input:
         checked=ITEMS,
         split=SPLIT,
-        reference=ITEMS.format(lang=config["data"]["reference"]),
+        reference=ITEMS.format(lang=STUDY.data.reference),
     output:
         train=DATA.format(lang="{lang}", split="train"),
         test=DATA.format(lang="{lang}", split="test"),
@@ -65,6 +65,8 @@ rule prepare_data:
         test_prov=DATA.format(lang="{lang}", split="test") + ".prov.json",
     log:
         "logs/prepare_data/{lang}.log",
+    resources:
+        gold_mismatch=STUDY.data.gold_mismatch,
     localrule: True
     conda:
         "../envs/xlt.yaml"

@@ -8,18 +8,20 @@ from xlt.provenance.jobs import run_job
 with run_job(snakemake, torch_threads=False) as job:
     lang = snakemake.wildcards.lang
     rows = read_belebele(snakemake.input.checked)
-    data = snakemake.config["data"]
+    split = Split.load(snakemake.input.split)
+    # A resource, not a param: changing the mode must not rerun the data (rules/data.smk).
+    mode = snakemake.resources.gold_mismatch
     mismatches = check_gold(
         rows,
         read_belebele(snakemake.input.reference),
         path=snakemake.input.checked,
-        reference=data["reference"],
+        reference=split.reference,
         reference_path=snakemake.input.reference,
-        mode=data.get("gold_mismatch", "error"),
+        mode=mode,
     )
     n_train, n_test = write_language(
         rows,
-        Split.load(snakemake.input.split),
+        split,
         lang,
         snakemake.output.train,
         snakemake.output.test,
@@ -34,5 +36,5 @@ with run_job(snakemake, torch_threads=False) as job:
                 "reference": snakemake.input.reference,
             },
             params={"lang": lang},
-            gold_mismatch={"mode": data.get("gold_mismatch", "error"), "items": mismatches},
+            gold_mismatch={"mode": mode, "items": mismatches},
         )

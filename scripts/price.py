@@ -4,13 +4,19 @@ import pandas as pd
 
 from xlt import pilot
 from xlt.analysis.tables import write_table
-from xlt.cost import PRICE_COLUMNS, price, price_rows, read_pilot_records, report
+from xlt.cost import (
+    PRICE_COLUMNS,
+    price,
+    price_rows,
+    read_pilot_records,
+    report,
+    study_of_config,
+)
 from xlt.io import write_text
 from xlt.provenance.jobs import run_job
-from xlt.study import Study
 
 with run_job(snakemake, torch_threads=False) as job:
-    study = Study.from_config(snakemake.params.config, base_dir=".")
+    study = study_of_config(snakemake.params.config, base_dir=".")
     records = list(snakemake.input.pilot)
     result = price(study, pilot=read_pilot_records(records))
     write_table(pd.DataFrame(price_rows(result), columns=PRICE_COLUMNS), snakemake.output.price)

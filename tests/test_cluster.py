@@ -6,9 +6,11 @@ import pytest
 import yaml
 
 from xlt.cluster import ClusterRequests, literal_defaults, slurm_request
+from xlt.config import apply_defaults
 from xlt.study import Study
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config" / "schema.yaml"
 
 
 def load(name: str) -> dict:
@@ -17,7 +19,7 @@ def load(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def paper() -> Study:
-    return Study.from_config(load("paper"), base_dir=REPO)
+    return Study.from_config(apply_defaults(load("paper"), SCHEMA), base_dir=REPO)
 
 
 # The README's table "Resources per model": config key -> plugin resource.
@@ -94,7 +96,9 @@ def test_profile_defaults_fill_what_a_model_leaves_unset(paper):
     assert request["slurm_partition"] == "gpu" and request["runtime"] == 30
     config = load("paper")
     config["models"]["qwen3-4b"]["resources"]["evaluate"]["partition"] = "short"
-    requests = ClusterRequests(Study.from_config(config, base_dir=REPO).models)
+    requests = ClusterRequests(
+        Study.from_config(apply_defaults(config, SCHEMA), base_dir=REPO).models
+    )
     assert requests.resources("qwen3-4b", "evaluate", defaults)["slurm_partition"] == "short"
     assert requests.resources("qwen3-32b", "evaluate", defaults)["slurm_partition"] == "gpu"
     assert "slurm_partition" in requests.requested_resources("evaluate")

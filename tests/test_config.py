@@ -27,6 +27,39 @@ def test_shipped_configs_are_valid(name):
     check_config(config)
 
 
+def test_validation_fills_every_default_once_into_nested_and_named_keys():
+    config = load("config")
+    del config["evaluate"]["batch_size"]
+    validate_config(config, SCHEMA)
+    assert config["data"]["gold_mismatch"] == "error"
+    assert config["data"]["hub_dataset"] == "facebook/belebele"
+    assert config["evaluate"] == config["evaluate"] | {"batch_size": 8, "max_length": None}
+    assert config["analysis"]["mixed_model"] is True and config["analysis"]["chance"] == 0.25
+    for model in config["models"].values():  # every entry of the named map `models`
+        assert model | {"dtype": "auto", "quantization": "none", "backend": "hf"} == model
+        # A per-model key that inherits a study-wide one gets no default of its own.
+        assert "eval_batch_size" not in model and "train" not in model
+
+
+def test_the_finetune_rule_s_blocks_are_filled_only_for_readers_that_run_no_rule():
+    given = load("config")["finetune"]
+    config = load("config")
+    validate_config(config, SCHEMA)
+    assert config["finetune"] == given
+    validate_config(config, SCHEMA, fill_rule_params=True)
+    assert config["finetune"]["train"]["max_steps"] is None
+    assert config["finetune"]["train"]["epochs"] == given["train"]["epochs"]
+    assert config["finetune"]["lora"]["target_parameters"] == []
+
+
+def test_an_analysis_only_config_gets_no_study_sections(tmp_path):
+    config = {"analysis": {"predictions_dir": str(tmp_path)}, "sources": {"a": ["arb_Arab"]}}
+    config["models"] = {"m": {}}
+    validate_config(config, SCHEMA)
+    assert set(config) == {"analysis", "sources", "models"}
+    assert config["analysis"]["output_dir"] is None
+
+
 def set_key(path, value):
     """A change to the demo config: `path` is a list of keys, `value` None deletes the key."""
 

@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from xlt import cli
+from xlt.config import CHECKOUT_SCHEMA as SCHEMA
+from xlt.config import apply_defaults
 from xlt.cost import (
     Assumptions,
     CostError,
@@ -69,7 +71,8 @@ def config(**model_overrides) -> dict:
 
 
 def study(**model_overrides) -> Study:
-    return Study.from_config(config(**model_overrides))
+    filled = apply_defaults(config(**model_overrides), SCHEMA, fill_rule_params=True)
+    return Study.from_config(filled)
 
 
 def test_hub_sources_have_900_items_a_language_less_the_test_split():
@@ -77,11 +80,12 @@ def test_hub_sources_have_900_items_a_language_less_the_test_split():
 
 
 def test_steps_and_tokens_follow_epochs_and_max_steps():
-    assert train_steps(1600, {"batch_size": 8, "epochs": 2}) == 400
-    assert train_steps(1601, {"batch_size": 8, "epochs": 2}) == 402
-    assert train_steps(1600, {"batch_size": 8, "epochs": 2, "max_steps": 10}) == 10
-    assert train_tokens(1600, {"batch_size": 8, "epochs": 2}, 100) == 320_000
-    assert train_tokens(1600, {"batch_size": 8, "epochs": 2, "max_steps": 10}, 100) == 8_000
+    train = {"batch_size": 8, "epochs": 2, "max_steps": None}
+    assert train_steps(1600, train) == 400
+    assert train_steps(1601, train) == 402
+    assert train_steps(1600, train | {"max_steps": 10}) == 10
+    assert train_tokens(1600, train, 100) == 320_000
+    assert train_tokens(1600, train | {"max_steps": 10}, 100) == 8_000
 
 
 def test_finetune_estimate_is_6_n_tokens_over_the_gpus_plus_loading():
@@ -194,7 +198,9 @@ def test_price_table_rows_sum_to_the_totals_and_name_unpriced_models():
     both = config()
     both["models"]["unsized"] = {**both["models"]["m"], "size_b": None}
     del both["models"]["unsized"]["size_b"]
-    result = price(Study.from_config(both), None, ROUND)
+    result = price(
+        Study.from_config(apply_defaults(both, SCHEMA, fill_rule_params=True)), None, ROUND
+    )
     assert result.unpriced == {
         "unsized": "models.unsized: no size_b; give its size (and "
         "active_b for a MoE) or run a pilot."

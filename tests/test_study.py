@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from xlt.config import apply_defaults
 from xlt.study import (
     PREDICTIONS,
     Cell,
@@ -17,20 +18,26 @@ from xlt.study import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "config" / "schema.yaml"
 
 
 def load(name: str) -> dict:
     return yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
+def filled(config: dict) -> dict:
+    """A config with the schema's defaults, as the workflow hands it to Study."""
+    return apply_defaults(config, SCHEMA)
+
+
 @pytest.fixture(scope="module")
 def demo() -> Study:
-    return Study.from_config(load("config"), base_dir=REPO)
+    return Study.from_config(filled(load("config")), base_dir=REPO)
 
 
 @pytest.fixture(scope="module")
 def paper() -> Study:
-    return Study.from_config(load("paper"), base_dir=REPO)
+    return Study.from_config(filled(load("paper")), base_dir=REPO)
 
 
 def test_weights_names_parse_and_print_back():
@@ -98,10 +105,10 @@ def test_model_settings_apply_the_study_defaults_once(demo):
 def test_the_evaluation_batch_size_has_one_default():
     config = load("config")
     del config["evaluate"]["batch_size"]
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert study.eval_params("demo-dense", "direct")["batch_size"] == 8
     config["models"]["demo-dense"]["eval_batch_size"] = 3
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert study.eval_params("demo-dense", "direct")["batch_size"] == 3
 
 
@@ -109,7 +116,7 @@ def test_a_model_needs_exactly_one_origin():
     config = load("config")
     config["models"]["demo-dense"]["hub_id"] = "org/model"
     with pytest.raises(GridError, match="exactly one of hub_id, path, gguf, build"):
-        Study.from_config(config, base_dir=REPO)
+        Study.from_config(filled(config), base_dir=REPO)
 
 
 # The grid's layout and weights grammar are written once, in xlt.study. These patterns are how
@@ -143,7 +150,7 @@ def test_no_cell_path_or_weights_grammar_outside_the_study_module():
 
 
 def test_building_a_study_does_not_touch_the_config(paper):
-    config = load("paper")
+    config = filled(load("paper"))
     before = copy.deepcopy(config)
     Study.from_config(config, base_dir=REPO)
     assert config == before
@@ -154,7 +161,7 @@ def test_an_uninstalled_gguf_package_keeps_the_converted_version(tmp_path, monke
     (which could not run); before any conversion the version is simply unknown."""
     config = load("small-real")
     config["models"]["gemma3-270m"]["gguf"]["package"] = "no-such-gguf-package"
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     monkeypatch.chdir(tmp_path)
     assert study.gguf_params("gemma3-270m")["installed_version"] is None
     sidecar = tmp_path / "results/models/gemma3-270m.json.prov.json"
@@ -172,6 +179,6 @@ def test_a_home_relative_model_path_is_expanded(monkeypatch):
     entry["path"] = "~/models/dense"
     config["models"]["demo-moe"]["gguf"] = {"file": "~/gguf/moe.gguf"}
     config["models"]["demo-moe"].pop("build")
-    study = Study.from_config(config, base_dir=REPO)
+    study = Study.from_config(filled(config), base_dir=REPO)
     assert study.models["demo-dense"].path == "/home/researcher/models/dense"
     assert study.gguf_file("demo-moe") == ["/home/researcher/gguf/moe.gguf"]

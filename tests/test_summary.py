@@ -4,6 +4,7 @@ from pathlib import Path
 
 import yaml
 
+from xlt.config import apply_defaults
 from xlt.study import Study
 from xlt.summary import headline, run_summary
 
@@ -33,6 +34,7 @@ def test_the_headline_is_not_borrowed_from_the_second_contrast():
 def test_a_demo_run_says_its_models_are_toys(tmp_path):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
     (tmp_path / "findings.md").write_text(FINDINGS, encoding="utf-8")
+    apply_defaults(config, REPO / "config" / "schema.yaml")
     text = run_summary(Study.from_config(config, base_dir=REPO), tmp_path)
     assert "cannot read" in text and "config/small-real.yaml" in text
     assert f"{tmp_path}/tables/" in text

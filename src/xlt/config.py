@@ -1,6 +1,7 @@
 """Config checks, before anything runs: the schema, then what a schema cannot express.
 
-`validate_config` checks a config against config/schema.yaml and reports the first problem in
+`validate_config` fills the defaults of config/schema.yaml into a config (the schema is the one
+place a default is written) and checks the config against it, reporting the first problem in
 one line, by key path: an unknown key with the nearest valid key, a wrong type, an unknown
 language code with the nearest codes (whatever the spelling). `check_config` then checks what
 needs more than the schema: sources and languages against the registry, templates and their
@@ -10,6 +11,7 @@ a bad config stops the run before any job starts.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 from collections.abc import Iterable, Mapping
@@ -24,6 +26,7 @@ from xlt.study import MODEL_MARKER
 
 __all__ = [
     "ConfigError",
+    "apply_defaults",
     "check_config",
     "check_config_files",
     "check_data_sizes",
@@ -31,6 +34,9 @@ __all__ = [
 ]
 
 LANG_CODE_PATTERN = "^[a-z]{3}_[A-Z][a-z]{3}$"
+# The schema of the checkout this package is imported from (the workflow runs its checkout's
+# xlt, see xlt.lock.use_checkout_source): for commands given a config from elsewhere.
+CHECKOUT_SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
 def key_path(parts: Iterable[Any]) -> str:
@@ -90,12 +96,77 @@ def _schema_message(error: Any) -> str:
     return f"config: {where}: {error.message}."
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | Path) -> None:
-    """Check `config` against the JSON schema; raise ConfigError naming the first problem."""
-    import jsonschema
+def read_schema(schema_path: str | Path) -> dict[str, Any]:
+    """The config schema (config/schema.yaml) as a mapping."""
     import yaml
 
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    return yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+
+
+def resolve_ref(node: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A schema node with its local `$ref` (`#/definitions/<name>`) followed; its own keys
+    (a description, `x-inherits`) win over the definition's."""
+    if "$ref" not in node:
+        return node
+    target: Any = schema
+    for part in node["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+def fill_defaults(
+    instance: Any,
+    node: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    fill_rule_params: bool,
+) -> None:
+    """Write the schema's `default:` of every key `instance` lacks, recursively (into named
+    maps such as `models.<name>` too). A key that inherits a study-wide value (`x-inherits`)
+    gets none; a block that is a rule's params as given (`x-fill: outside-rules`) is filled
+    only when `fill_rule_params`."""
+    node = resolve_ref(node, schema)
+    if not isinstance(instance, dict):
+        return
+    if node.get("x-fill") == "outside-rules" and not fill_rule_params:
+        return
+    properties = node.get("properties", {})
+    for key, child in properties.items():
+        if "x-inherits" in child:
+            continue
+        if key not in instance and "default" in child:
+            instance[key] = copy.deepcopy(child["default"])
+        if key in instance:
+            fill_defaults(instance[key], child, schema, fill_rule_params)
+    named = node.get("additionalProperties")
+    if isinstance(named, dict):
+        for key in instance.keys() - properties.keys():
+            fill_defaults(instance[key], named, schema, fill_rule_params)
+
+
+def apply_defaults(
+    config: dict[str, Any], schema_path: str | Path, *, fill_rule_params: bool = False
+) -> dict[str, Any]:
+    """Fill the schema's defaults into `config` (in place, and return it), without checking it.
+
+    `fill_rule_params` also fills finetune.lora and finetune.train, for readers that run no
+    rule (`xlt cost`, the pilot's measurements): the workflow keeps those blocks as the config
+    gives them, since they are the finetune rule's params and the training code applies their
+    defaults.
+    """
+    schema = read_schema(schema_path)
+    fill_defaults(config, schema, schema, fill_rule_params)
+    return config
+
+
+def validate_config(
+    config: dict[str, Any], schema_path: str | Path, *, fill_rule_params: bool = False
+) -> None:
+    """Fill the schema's defaults into `config` (in place, see `apply_defaults`) and check it
+    against the schema; raise ConfigError naming the first problem."""
+    import jsonschema
+
+    schema = read_schema(schema_path)
+    fill_defaults(config, schema, schema, fill_rule_params)
     validator = jsonschema.Draft202012Validator(schema)
     errors = list(validator.iter_errors(config))
     if not errors:

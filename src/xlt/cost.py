@@ -184,15 +184,15 @@ def train_examples(study: Study, source: str) -> int:
 
 def train_steps(examples: int, train: Mapping[str, Any]) -> int:
     """Optimizer steps of one adapter: batches a epoch × epochs, capped by `max_steps`."""
-    steps = math.ceil(examples / int(train.get("batch_size", 8))) * int(train.get("epochs", 1))
-    return min(steps, int(train["max_steps"])) if train.get("max_steps") else steps
+    steps = math.ceil(examples / int(train["batch_size"])) * int(train["epochs"])
+    return min(steps, int(train["max_steps"])) if train["max_steps"] else steps
 
 
 def train_tokens(examples: int, train: Mapping[str, Any], tokens_per_example: float) -> float:
     """Tokens one adapter trains on: examples × epochs (or the steps `max_steps` allows)."""
-    sequences = examples * int(train.get("epochs", 1))
-    if train.get("max_steps"):
-        sequences = min(sequences, int(train["max_steps"]) * int(train.get("batch_size", 8)))
+    sequences = examples * int(train["epochs"])
+    if train["max_steps"]:
+        sequences = min(sequences, int(train["max_steps"]) * int(train["batch_size"]))
     return sequences * tokens_per_example
 
 
@@ -247,7 +247,7 @@ def estimate_finetune_seconds(study: Study, model: str, tokens: float, a: Assump
     """Load plus 6·N·tokens FLOPs (8·N with gradient checkpointing) at the assumed rate."""
     _, active = parameters(study, model)
     train = study.models[model].train
-    per_token = 8.0 if train.get("gradient_checkpointing", True) else 6.0
+    per_token = 8.0 if train["gradient_checkpointing"] else 6.0
     flops_per_s, _ = _rates(study, model, "finetune", a)
     return load_seconds(study, model, a) + per_token * active * tokens / flops_per_s
 
@@ -312,7 +312,7 @@ def model_jobs(
         if rates
         else min(
             assumptions.prompt_tokens + ANSWER_TOKENS,
-            settings.train.get("max_length") or math.inf,
+            settings.train["max_length"] or math.inf,
         )
     )
     requested = {
@@ -555,14 +555,26 @@ def price_rows(result: Price) -> list[dict[str, Any]]:
     return rows
 
 
+def study_of_config(config: Mapping[str, Any], base_dir: str | Path = ".") -> Study:
+    """The study of a workflow's (validated) config, for pricing: the training defaults, which
+    the workflow leaves to the training code, filled in on a copy."""
+    import copy
+
+    from xlt.config import CHECKOUT_SCHEMA, apply_defaults
+
+    filled = apply_defaults(copy.deepcopy(dict(config)), CHECKOUT_SCHEMA, fill_rule_params=True)
+    return Study.from_config(filled, base_dir=base_dir)
+
+
 def load_study(
     path: str | Path, schema: str | Path | None = None, base_dir: str | Path = "."
 ) -> Study:
-    """The study of a config file, checked against the schema (config/schema.yaml beside it);
-    relative paths in it (local data) are read from `base_dir`, the workflow's directory."""
+    """The study of a config file, checked against the schema (config/schema.yaml beside it,
+    else this checkout's) with every default filled, the training defaults too; relative paths
+    in it (local data) are read from `base_dir`, the workflow's directory."""
     import yaml
 
-    from xlt.config import validate_config
+    from xlt.config import CHECKOUT_SCHEMA, validate_config
 
     path = Path(path)
     try:
@@ -570,6 +582,5 @@ def load_study(
     except (OSError, yaml.YAMLError) as exc:
         raise CostError(f"{path}: cannot read it as YAML ({exc}).") from None
     schema = Path(schema) if schema else path.parent / "schema.yaml"
-    if schema.exists():
-        validate_config(config, schema)
+    validate_config(config, schema if schema.exists() else CHECKOUT_SCHEMA, fill_rule_params=True)
     return Study.from_config(config, base_dir=base_dir)

@@ -165,7 +165,7 @@ def collect(run_dir: Path, study: Study, model: str) -> dict[str, Any]:
         resumed += training.get("resumed_from", [])
         tokens += training.get("tokens", 0)
         seconds += training.get("seconds", 0)
-        sequences += training.get("steps", 0) * int(settings.train.get("batch_size", 8))
+        sequences += training.get("steps", 0) * int(settings.train["batch_size"])
         peaks.append(prov.get("peak_memory") or {})
     loads: list[float] = []
     items = {p: 0.0 for p in study.promptings}
@@ -230,11 +230,16 @@ def run_model(
 
     import yaml
 
+    from xlt.config import apply_defaults
+
     run_dir = (out / "runs" / model).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     derived = pilot_config(config, model, steps, items, base_dir=Path(snakefile).resolve().parent)
     config_file = run_dir / "pilot.yaml"
     config_file.write_text(yaml.safe_dump(derived, sort_keys=False), encoding="utf-8")
+    # The run's own Snakemake checks the config; here the study only reads its settings.
+    schema = Path(snakefile).resolve().parent / "config" / "schema.yaml"
+    apply_defaults(derived, schema, fill_rule_params=True)
     study = Study.from_config(derived, base_dir=run_dir)
     if "--retries" not in snakemake_args:  # the stopped fine-tuning resumes in a retry
         snakemake_args = [*snakemake_args, "--retries", "1"]

@@ -2,11 +2,11 @@
 
 A study is a grid of cells, model × weights × prompting × language, where weights are `base`
 or a LoRA adapter `ft-<source>-s<seed>`. `Study.from_config` builds it once from a validated
-config, with the grid and per-model defaults applied here (the defaults of LoRA, training and
-evaluation settings are the fields of `LoraSettings` and `TrainSettings` in xlt.train.settings and
-`EvalSettings` in xlt.evaluate.cell; the analysis's are `AnalysisSettings`); the workflow's
-rules, its scripts and the analysis all read paths and settings from it (the cluster requests
-of its models are in xlt.cluster, the cells an analysis reads in xlt.discovery).
+config, whose defaults `xlt.config.validate_config` has filled from config/schema.yaml (the
+one place a default is written); what a model inherits from the study-wide settings is resolved
+here, in `ModelSettings.from_config`. The workflow's rules, its scripts and the analysis all
+read paths and settings from it (the cluster requests of its models are in xlt.cluster, the
+cells an analysis reads in xlt.discovery).
 `Cell` builds a cell's file path and parses one back; `Weights` is the one grammar of weights
 names.
 
@@ -52,7 +52,6 @@ _ADAPTER = re.compile(rf"^ft-(?P<source>{SOURCE_NAME})-s(?P<seed>[0-9]+)$")
 
 PROMPTINGS = ("direct", "cot")
 MODEL_RULES = ("finetune", "evaluate")
-EVAL_BATCH_SIZE = 8
 # How the models of a study can be given; exactly one of these keys per model entry.
 ORIGINS = ("hub_id", "path", "gguf", "build")
 
@@ -154,6 +153,34 @@ def _expand_file(gguf: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class DataSettings:
+    """The `data:` section of a study config (defaults filled by the schema)."""
+
+    source: str
+    local_pattern: str | None
+    hub_dataset: str
+    hub_revision: str | None
+    reference: str
+    n_test: int
+    split_seed: int
+    gold_mismatch: str
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> DataSettings:
+        """Settings of a validated `data:` section."""
+        return cls(
+            source=data["source"],
+            local_pattern=data.get("local_pattern"),  # only with `source: local`
+            hub_dataset=data["hub_dataset"],
+            hub_revision=data["hub_revision"],
+            reference=data["reference"],
+            n_test=int(data["n_test"]),
+            split_seed=int(data["split_seed"]),
+            gold_mismatch=data["gold_mismatch"],
+        )
+
+
+@dataclass(frozen=True)
 class ModelSettings:
     """One model of the study, with every default applied.
 
@@ -166,6 +193,14 @@ class ModelSettings:
     origin: str
     architecture: str
     chat: bool
+    dtype: str
+    quantization: str
+    backend: str
+    # None only in an analysis-only config, which has no `evaluate:` to inherit from.
+    eval_batch_size: int | None
+    lora: Mapping[str, Any]
+    train: Mapping[str, Any]
+    resources: Mapping[str, Mapping[str, Any]]
     hub_id: str | None = None
     revision: str | None = None
     path: str | None = None
@@ -174,27 +209,24 @@ class ModelSettings:
     size_b: float | None = None
     active_b: float | None = None
     band: str | None = None
-    dtype: str = "auto"
-    quantization: str = "none"
-    backend: str = "hf"
-    eval_batch_size: int = EVAL_BATCH_SIZE
-    lora: Mapping[str, Any] = field(default_factory=dict)
-    train: Mapping[str, Any] = field(default_factory=dict)
-    resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_config(
         cls, name: str, entry: Mapping[str, Any], study_config: Mapping[str, Any]
     ) -> ModelSettings:
-        """Settings of `models.<name>`, with the study-wide `finetune:` and `evaluate:` defaults."""
+        """Settings of `models.<name>` (a validated entry, defaults filled). A key the entry
+        leaves unset that has a study-wide counterpart (`x-inherits` in the schema) takes it
+        here, and only here: `eval_batch_size` from `evaluate.batch_size`, `lora` and `train`
+        key by key from `finetune.lora` and `finetune.train`."""
         origins = [key for key in ORIGINS if key in entry]
         if len(origins) != 1:
             raise GridError(
                 f"models.{name}: give exactly one of {', '.join(ORIGINS)} (found "
                 f"{', '.join(origins) or 'none'})."
             )
-        finetune = study_config.get("finetune", {})
-        evaluate = study_config.get("evaluate", {})
+        # An analysis-only config may have neither section (its models are never run).
+        finetune = study_config.get("finetune") or {}
+        evaluate = study_config.get("evaluate") or {}
         return cls(
             name=name,
             origin=origins[0],
@@ -209,12 +241,10 @@ class ModelSettings:
             size_b=entry.get("size_b"),
             active_b=entry.get("active_b"),
             band=entry.get("band"),
-            dtype=entry.get("dtype", "auto"),
-            quantization=entry.get("quantization", "none"),
-            backend=entry.get("backend", "hf"),
-            eval_batch_size=int(
-                entry.get("eval_batch_size", evaluate.get("batch_size", EVAL_BATCH_SIZE))
-            ),
+            dtype=entry["dtype"],
+            quantization=entry["quantization"],
+            backend=entry["backend"],
+            eval_batch_size=entry.get("eval_batch_size", evaluate.get("batch_size")),
             lora={**finetune.get("lora", {}), **entry.get("lora", {})},
             train={**finetune.get("train", {}), **entry.get("train", {})},
             resources={
@@ -276,6 +306,7 @@ class Study:
     seeds: tuple[int, ...]
     promptings: tuple[str, ...]
     analysis: AnalysisSettings
+    data: DataSettings | None  # None for an analysis of predictions made elsewhere
     model_names: tuple[str, ...] = ()
 
     @classmethod
@@ -303,6 +334,7 @@ class Study:
             seeds=tuple(int(seed) for seed in config.get("seeds", ())),
             promptings=tuple(config.get("prompting", ())),
             analysis=AnalysisSettings.from_config(config),
+            data=DataSettings.from_config(config["data"]) if not external else None,
         )
 
     # -- the grid ---------------------------------------------------------------------------
@@ -353,9 +385,8 @@ class Study:
 
     def raw_data(self, lang: str) -> str:
         """Where one language's Belebele rows come from: a local file or the hub download."""
-        data = self.config["data"]
-        if data["source"] == "local":
-            return data["local_pattern"].format(lang=lang)
+        if self.data.source == "local":
+            return self.data.local_pattern.format(lang=lang)
         return RAW_HUB_DATA.format(lang=lang)
 
     def source_train(self, weights: str) -> list[str]:
@@ -424,7 +455,7 @@ class Study:
                 "chat": model.chat,
                 "dtype": model.dtype,
                 "batch_size": model.eval_batch_size,
-                "max_length": evaluate.get("max_length"),
+                "max_length": evaluate["max_length"],
                 "max_new_tokens": evaluate["max_new_tokens"][prompting],
                 "extraction": evaluate["extraction"],
                 "backend": model.backend,

@@ -186,7 +186,17 @@ def test_imported_and_native_generations_are_read_by_the_same_rules(mode):
     from xlt.prompts import load_templates
 
     template = load_templates("config/templates.yaml")["belebele_letters"]
-    settings = EvalSettings(template=template, extraction=mode)
+    settings = EvalSettings(
+        template=template,
+        prompting="direct",
+        chat=False,
+        batch_size=8,
+        dtype="auto",
+        max_length=None,
+        max_new_tokens=8,
+        extraction=mode,
+        backend="hf",
+    )
     row = {**doc(0, 1, 2), "id": f"{LINK.format(0)}#1", "lang": "heb_Hebr"}
     native, imported = [], []
     for text in GENERATIONS:

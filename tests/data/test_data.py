@@ -147,7 +147,7 @@ def test_a_gold_answer_that_differs_from_the_reference_is_refused(tmp_path):
     rows[2] = rows[2] | {"correct_answer_num": str(int(rows[2]["correct_answer_num"]) % 4 + 1)}
     ref_path = write_jsonl(tmp_path / "eng_Latn.jsonl", reference)
     path = write_jsonl(tmp_path / "heb_Hebr.jsonl", rows)
-    args = {"path": path, "reference": "eng_Latn", "reference_path": ref_path}
+    args = {"path": path, "reference": "eng_Latn", "reference_path": ref_path, "mode": "error"}
     with pytest.raises(DataError) as err:
         check_gold(read_belebele(path), read_belebele(ref_path), **args)
     message = str(err.value)

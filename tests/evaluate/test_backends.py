@@ -26,6 +26,16 @@ from xlt.models.loading import ModelRef, load_tokenizer
 from xlt.prompts import answer_continuation, load_templates
 
 TEMPLATE = load_templates("config/templates.yaml")["belebele_num"]
+# A direct cell's settings as the config's defaults make them (dtype float32 on CPU).
+SETTINGS = {
+    "prompting": "direct",
+    "chat": False,
+    "batch_size": 8,
+    "dtype": "float32",
+    "max_length": None,
+    "extraction": "lenient",
+    "backend": "hf",
+}
 
 
 class SamplingParams:
@@ -158,7 +168,7 @@ def expected_score_prompts(tokenizer, prompts, template):
 def test_direct_answers_are_the_same_through_both_backends(answering, rows, labels):
     model, tokenizer = answering
     template = replace(TEMPLATE, labels=labels)
-    settings = EvalSettings(template=template, dtype="float32", max_new_tokens=8)
+    settings = EvalSettings(template=template, max_new_tokens=8, **SETTINGS)
     hf, vllm, engine = both(rows, model, tokenizer, settings)
     assert_same(hf, vllm)
     if labels[0] == "1":  # the favoured tokens are these labels: real choices to agree on
@@ -177,7 +187,9 @@ def test_direct_answers_are_the_same_through_both_backends(answering, rows, labe
 
 def test_reasoning_and_scores_after_it_are_the_same_through_both_backends(answering, rows):
     model, tokenizer = answering
-    settings = EvalSettings(template=TEMPLATE, prompting="cot", dtype="float32", max_new_tokens=12)
+    settings = EvalSettings(
+        template=TEMPLATE, max_new_tokens=12, **(SETTINGS | {"prompting": "cot"})
+    )
     hf, vllm, engine = both(rows, model, tokenizer, settings)
     assert_same(hf, vllm)
     assert len({r["generation"] for r in hf}) > 2

@@ -23,8 +23,14 @@ def test_file(tmp_path_factory):
 def settings(**changes):
     base = {
         "template": TEMPLATES["belebele_num"],
+        "prompting": "direct",
+        "chat": False,
+        "batch_size": 8,
         "dtype": "float32",
+        "max_length": None,
         "max_new_tokens": 6,
+        "extraction": "lenient",
+        "backend": "hf",
         "shard_size": 5,
     }
     return EvalSettings(**(base | changes))
@@ -137,4 +143,4 @@ def test_vllm_backend_without_vllm_is_a_clear_error(tiny_model_ref, monkeypatch)
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # as on a machine without vllm
     with pytest.raises(VllmUnavailableError, match=r"tiny-dense.*backend: hf"):
-        VllmBackend.load(ModelRef.load(tiny_model_ref))
+        VllmBackend.load(ModelRef.load(tiny_model_ref), None, "auto", 1)

@@ -140,12 +140,13 @@ def test_label_logprobs_come_from_the_generation_prefill(answering, contexts, la
 def test_generation_stops_at_the_first_complete_line(lm, contexts):
     model, tokenizer = lm
     _, _, requests = contexts
-    free = generate(model, tokenizer, [requests[0].context], max_new_tokens=40)
+    free = generate(model, tokenizer, [requests[0].context], max_new_tokens=40, batch_size=1)
     stopped = generate(
         model,
         tokenizer,
         [requests[0].context],
         max_new_tokens=40,
+        batch_size=1,
         stop=AnswerStop(["1", "2", "3", "4"]),
     )
     assert stopped[0].n_tokens <= free[0].n_tokens
@@ -206,12 +207,12 @@ def test_generation_ends_at_the_model_s_end_of_turn_token_too(lm, contexts):
     model, tokenizer = lm
     _, _, requests = contexts
     context = [requests[0].context]
-    assert generate(model, tokenizer, context, max_new_tokens=6)[0].n_tokens > 0
+    assert generate(model, tokenizer, context, max_new_tokens=6, batch_size=1)[0].n_tokens > 0
     with torch.inference_mode():
         first = int(model(torch.tensor(context)).logits[0, -1].argmax())
     model.generation_config.eos_token_id = [tokenizer.eos_token_id, first]
     try:
-        ended = generate(model, tokenizer, context, max_new_tokens=6)[0]
+        ended = generate(model, tokenizer, context, max_new_tokens=6, batch_size=1)[0]
     finally:
         model.generation_config.eos_token_id = tokenizer.eos_token_id
     assert (ended.n_tokens, ended.text) == (0, "")

@@ -133,7 +133,9 @@ def test_prompt_longer_than_the_context_is_a_clear_error(lm, prompts):
     model, tokenizer = lm
     _, texts = prompts
     with pytest.raises(ContextTooLongError, match="item q7"):
-        score_options(model, tokenizer, texts[:1], [" 1", " 2"], max_length=5, item_ids=["q7"])
+        score_options(
+            model, tokenizer, texts[:1], [" 1", " 2"], batch_size=2, max_length=5, item_ids=["q7"]
+        )
 
 
 def test_the_longest_option_counts_against_the_context_window(lm, prompts):

@@ -19,7 +19,6 @@ from xlt.io import DataError, iter_jsonl, read_json, read_jsonl, write_json, wri
 
 log = logging.getLogger(__name__)
 
-BELEBELE_DATASET = "facebook/belebele"
 TEXT_FIELDS = ("flores_passage", "question", "mc_answer1", "mc_answer2", "mc_answer3", "mc_answer4")
 REQUIRED_FIELDS = ("link", "question_number", *TEXT_FIELDS, "correct_answer_num")
 N_OPTIONS = 4
@@ -101,10 +100,9 @@ def check_data_files(paths: Iterable[str | Path]) -> None:
             read_belebele(path)
 
 
-def load_belebele_hub(
-    code: str, revision: str | None = None, dataset: str = BELEBELE_DATASET
-) -> list[dict[str, Any]]:
-    """Load one language of Belebele from the Hugging Face hub (`datasets.load_dataset`)."""
+def load_belebele_hub(code: str, revision: str | None, dataset: str) -> list[dict[str, Any]]:
+    """Load one language of Belebele from the Hugging Face hub (`datasets.load_dataset`):
+    `dataset` at `revision` (None: the latest)."""
     from datasets import load_dataset
 
     try:
@@ -158,7 +156,7 @@ def check_gold(
     path: str | Path,
     reference: str,
     reference_path: str | Path,
-    mode: str = "error",
+    mode: str,
 ) -> list[str]:
     """Refuse (mode "error") or warn about (mode "warn") gold answers that differ from the
     reference language's; return the mismatches (empty when there are none)."""

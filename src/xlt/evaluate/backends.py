@@ -54,7 +54,7 @@ class TransformersBackend:
     name = "hf"
     scores_while_generating = True
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 8) -> None:
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -95,10 +95,10 @@ class TransformersBackend:
 def load_backend(
     name: str,
     ref: ModelRef,
-    adapter: str | Path | None = None,
-    dtype: str = "auto",
-    batch_size: int = 8,
-    gpus: int = 1,
+    adapter: str | Path | None,
+    dtype: str,
+    batch_size: int,
+    gpus: int,
 ) -> tuple[Backend, Any]:
     """The backend `name` for a model (and adapter), and the model's tokenizer."""
     tokenizer = load_tokenizer(ref)

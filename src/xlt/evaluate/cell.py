@@ -13,8 +13,9 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +34,25 @@ log = logging.getLogger(__name__)
 PROMPTINGS = ("direct", "cot")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EvalSettings:
-    """How a cell is evaluated; everything here is recorded in provenance."""
+    """How a cell is evaluated; everything here is recorded in provenance.
+
+    The config's settings come from the evaluate rule's params (`Study.eval_params`, with the
+    schema's defaults filled); `shard_size` and `generate` are not config keys.
+    """
 
     template: PromptTemplate
-    prompting: str = "direct"
-    chat: bool = False
-    batch_size: int = 8
-    dtype: str = "auto"
-    max_length: int | None = None
-    max_new_tokens: int = 8
-    extraction: str = "lenient"
+    prompting: str
+    chat: bool
+    batch_size: int
+    dtype: str
+    max_length: int | None
+    max_new_tokens: int
+    extraction: str
     shard_size: int = 64
     generate: bool = True
-    backend: str = "hf"
+    backend: str
     tensor_parallel_size: int = 1
 
     def __post_init__(self) -> None:
@@ -55,19 +60,20 @@ class EvalSettings:
             raise ValueError(f"prompting must be one of {PROMPTINGS}, got '{self.prompting}'.")
 
     @classmethod
-    def from_params(cls, params: Any, prompting: str = "direct", gpus: int = 1) -> EvalSettings:
-        """Build settings from Snakemake params (a mapping or an attribute object)."""
-        get = params.get if hasattr(params, "get") else lambda k, d=None: getattr(params, k, d)
+    def from_params(cls, params: Any, prompting: str, gpus: int) -> EvalSettings:
+        """Build settings from Snakemake params (a mapping or an attribute object) for a
+        `prompting` condition on `gpus` GPUs."""
+        get = params.__getitem__ if isinstance(params, Mapping) else partial(getattr, params)
         return cls(
             template=template_from_record(dict(get("template"))),
             prompting=prompting,
-            chat=bool(get("chat", False)),
-            batch_size=int(get("batch_size", 8)),
-            dtype=str(get("dtype", "auto")),
+            chat=bool(get("chat")),
+            batch_size=int(get("batch_size")),
+            dtype=str(get("dtype")),
             max_length=get("max_length"),
-            max_new_tokens=int(get("max_new_tokens", 8)),
-            extraction=str(get("extraction", "lenient")),
-            backend=str(get("backend", "hf")),
+            max_new_tokens=int(get("max_new_tokens")),
+            extraction=str(get("extraction")),
+            backend=str(get("backend")),
             tensor_parallel_size=max(1, gpus),
         )
 

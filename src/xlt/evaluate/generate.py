@@ -123,7 +123,7 @@ def generate(
     tokenizer,
     contexts: Sequence[Sequence[int]],
     max_new_tokens: int,
-    batch_size: int = 8,
+    batch_size: int,
     label_targets: Sequence[Sequence[Sequence[int]]] | None = None,
     stop: AnswerStop | None = None,
 ) -> list[Generation]:

@@ -401,7 +401,7 @@ def score_requests(
     n_items: int,
     n_options: int,
     pad_id: int,
-    batch_size: int = 8,
+    batch_size: int,
 ) -> torch.Tensor:
     """Summed log-likelihood of each option for each item, shape (n_items, n_options).
 
@@ -422,7 +422,7 @@ def score_options(
     tokenizer,
     prompts: Sequence[str],
     continuations: Sequence[str],
-    batch_size: int = 8,
+    batch_size: int,
     max_length: int | None = None,
     item_ids: Sequence[str] | None = None,
     chat: bool = False,

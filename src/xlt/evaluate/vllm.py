@@ -74,9 +74,9 @@ class VllmBackend:
     def load(
         cls,
         ref: ModelRef,
-        adapter: str | Path | None = None,
-        dtype: str = "auto",
-        tensor_parallel_size: int = 1,
+        adapter: str | Path | None,
+        dtype: str,
+        tensor_parallel_size: int,
     ) -> VllmBackend:
         """Start an engine for a model (and adapter), with LoRA slots as large as the adapter's
         rank needs and no larger."""
