@@ -7,10 +7,16 @@ whose converted models and adapters it reads from results/:
    own template: plain prompts for the base Gemma, the chat template for SmolLM2) and the four
    labels as continuations (Gemma's " 1" is two tokens, a space and a digit): every option's
    log-likelihood from xlt (`score_options`, options sharing one prefill) and from
-   lm-evaluation-harness `HFLM.loglikelihood` (the code behind `lm_eval --model hf`) on the same
-   (context, continuation) pairs. Prints the largest |Δ| and how often the argmax agrees, and
-   both against a reference: one unbatched full forward pass per (context, continuation) on the
-   first `--reference` items, with lm-eval's tokenisation rule.
+   lm-evaluation-harness `HFLM.loglikelihood` (the code behind `lm_eval --model hf`), like for
+   like: both get the requests after lm-eval's whitespace rule (`TemplateLM._encode_pair` moves
+   a context's trailing whitespace into the continuation), so both score the same tokens. Prints
+   the largest |Δ| and how often the argmax agrees, and both against a reference: one unbatched
+   full forward pass per (context, continuation) on the first `--reference` items, encoded the
+   same way. Then the naive comparison, each tool with its own rule on the study's prompts: a
+   chat prompt ends in its template's line break, which xlt keeps in the context (it scores the
+   tokens of "1") and lm-eval moves into the continuation (it scores a line break and "1"); the
+   naive |Δ| is the line break's own log-likelihood, which the script computes and subtracts to
+   show that it accounts for the whole difference.
 2. Adapters. Each model's LoRA adapter loads in lm-eval (`HFLM(pretrained=..., peft=...)`) and in
    plain `PeftModel.from_pretrained`, and changes the log-likelihoods.
 3. Generation. xlt's greedy loop (batched, left-padded, its cache shrinking as rows finish) against
@@ -71,6 +77,18 @@ def unbatched_loglikelihoods(model, tokenizer, prompts, continuations, bos: bool
     return out
 
 
+def lm_eval_split(prompts: list[str], continuations: list[str]) -> tuple[list[str], list[str], str]:
+    """The requests after lm-eval's whitespace rule (`TemplateLM._encode_pair`): each context's
+    trailing whitespace moves to the front of the continuation. Also returns that whitespace,
+    which must be the same for every prompt, since the continuations are shared."""
+    contexts = [p.rstrip() for p in prompts]
+    endings = {p[len(c) :] for p, c in zip(prompts, contexts, strict=True)}
+    if len(endings) > 1:
+        raise SystemExit(f"the prompts end in different whitespace {sorted(endings)!r}")
+    (ending,) = endings
+    return contexts, [ending + c for c in continuations], ending
+
+
 def against_reference(model, tokenizer, prompts, conts, bos, ours, theirs, n: int) -> str:
     """xlt's and lm-eval's largest |Δ| from the unbatched reference on the first n items."""
     ref = unbatched_loglikelihoods(model, tokenizer, prompts[:n], conts, bos)
@@ -80,6 +98,46 @@ def against_reference(model, tokenizer, prompts, conts, bos, ours, theirs, n: in
         f"against one unbatched forward pass per pair ({n} items): xlt max |Δ| {xlt_diff:.2e}, "
         f"lm-eval {lm_eval_diff:.2e}"
     )
+
+
+def agreement(ours: torch.Tensor, theirs: torch.Tensor) -> str:
+    """The largest |Δ| of two score grids and how often their argmax agrees."""
+    diff = (ours - theirs).abs().max().item()
+    agree = (ours.argmax(1) == theirs.argmax(1)).float().mean().item()
+    return f"max |Δ log-likelihood| = {diff:.2e}, argmax agrees on {agree:.0%}"
+
+
+def parity(
+    model, tokenizer, lm, prompts, conts, chat: bool, n_ref: int
+) -> tuple[list[str], torch.Tensor]:
+    """xlt against lm-eval like for like (and against the reference), then the naive way; also
+    xlt's scores of the study's own requests."""
+    contexts, split_conts, ending = lm_eval_split(prompts, conts)
+    ours = score_options(model, tokenizer, contexts, split_conts, batch_size=8, chat=chat)
+    # lm-eval applies its rule to whatever it is given, so these are also its scores of the
+    # study's own requests: the naive comparison below needs no second lm-eval pass.
+    theirs = lm_eval_loglikelihoods(lm, contexts, split_conts)
+    lines = [f"like for like (continuations {split_conts!r}): {agreement(ours, theirs)}"]
+    if n_ref:
+        lines.append(
+            against_reference(
+                model, tokenizer, contexts, split_conts, not chat, ours, theirs, n_ref
+            )
+        )
+    if not (chat and ending):
+        # xlt applies lm-eval's rule itself to plain prompts: the naive requests are the same.
+        lines.append("naive (each tool's own rule on the study's prompts): the same requests")
+        return lines, ours
+    own = score_options(model, tokenizer, prompts, conts, batch_size=8, chat=chat)
+    moved = score_options(model, tokenizer, contexts, [ending], batch_size=8, chat=chat)
+    rest = (theirs - own - moved).abs().max().item()
+    lines.append(
+        f"naive (each tool's own rule on the study's prompts): {agreement(own, theirs)}; "
+        f"lm-eval moves the chat prompt's trailing {ending!r} into the continuation and scores "
+        f"it too, xlt scores the label alone after it: less that {ending!r}'s own "
+        f"log-likelihood, max |Δ| = {rest:.2e}"
+    )
+    return lines, own
 
 
 def generation_parity(model, tokenizer, rows, template, chat: bool, max_new_tokens: int) -> str:
@@ -133,23 +191,16 @@ def main() -> None:
         prompts = [build_prompt(r, template, tokenizer, chat) for r in rows]
         conts = [answer_continuation(template, label, chat) for label in template.labels]
         label_tokens = [len(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in conts]
-        ours = score_options(model, tokenizer, prompts, conts, batch_size=8, chat=chat)
         # lm-eval adds the tokenizer's BOS to plain prompts, as xlt does; a chat prompt already
         # starts with its template's special tokens, so neither adds one there.
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8, add_bos_token=not chat)
-        theirs = lm_eval_loglikelihoods(lm, prompts, conts)
-        diff = (ours - theirs).abs().max().item()
-        agree = (ours.argmax(1) == theirs.argmax(1)).float().mean().item()
         print(
-            f"{name}: {len(rows)} items, labels {conts} are {label_tokens} tokens; "
-            f"max |Δ log-likelihood| xlt vs lm-eval = {diff:.2e}; argmax agrees on {agree:.0%}"
+            f"{name}: {len(rows)} items, labels {conts} are {label_tokens} tokens; xlt vs lm-eval"
         )
         n_ref = min(args.reference, len(prompts))
-        if n_ref:
-            check = against_reference(
-                model, tokenizer, prompts, conts, not chat, ours, theirs, n_ref
-            )
-            print(f"  {check}")
+        lines, ours = parity(model, tokenizer, lm, prompts, conts, chat, n_ref)
+        for line in lines:
+            print(f"  {line}")
         if args.generate:
             cot = templates[config["prompts"]["cot"]]
             print(
@@ -162,7 +213,6 @@ def main() -> None:
             print(f"  {adapter}: not there (run the study first); adapter checks skipped")
             continue
         tuned = PeftModel.from_pretrained(model, str(adapter))
-        peft_scores = score_options(tuned, tokenizer, prompts, conts, batch_size=8, chat=chat)
         lm_peft = HFLM(
             pretrained=marker["load_from"],
             peft=str(adapter),
@@ -172,18 +222,14 @@ def main() -> None:
             device="cpu",
             add_bos_token=not chat,
         )
-        lm_peft_scores = lm_eval_loglikelihoods(lm_peft, prompts, conts)
+        lines, peft_scores = parity(tuned, tokenizer, lm_peft, prompts, conts, chat, n_ref)
         print(
             f"  adapter {adapter}: loads in PeftModel.from_pretrained and in lm-eval peft=; "
-            f"changes the log-likelihoods by up to {(peft_scores - ours).abs().max().item():.3f}; "
-            f"xlt vs lm-eval with the adapter: max |Δ| = "
-            f"{(peft_scores - lm_peft_scores).abs().max().item():.2e}"
+            f"changes xlt's log-likelihoods by up to "
+            f"{(peft_scores - ours).abs().max().item():.3f}; xlt vs lm-eval with the adapter:"
         )
-        if n_ref:
-            check = against_reference(
-                tuned, tokenizer, prompts, conts, not chat, peft_scores, lm_peft_scores, n_ref
-            )
-            print(f"  with the adapter, {check}")
+        for line in lines:
+            print(f"    {line}")
 
 
 if __name__ == "__main__":
