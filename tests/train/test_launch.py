@@ -7,8 +7,10 @@ import yaml
 from support.data import REPO
 from support.training import resume_job
 
+from xlt.cluster import slurm_request
+from xlt.config import CHECKOUT_SCHEMA, apply_defaults
 from xlt.errors import MissingFileError
-from xlt.study import Study, slurm_request
+from xlt.study import Study
 from xlt.train import launch
 from xlt.train.checkpoints import checkpoint_root
 from xlt.train.launch import (
@@ -55,7 +57,8 @@ def test_the_launch_plan_follows_the_job_resources():
 def test_every_shipped_model_trains_on_the_gpus_it_requests(config):
     """The plan read from the job's resources gives each model `gpus` × `nodes` processes, as
     its `resources.finetune` entry says."""
-    study = Study.from_config(yaml.safe_load((REPO / "config" / f"{config}.yaml").read_text()))
+    raw = yaml.safe_load((REPO / "config" / f"{config}.yaml").read_text())
+    study = Study.from_config(apply_defaults(raw, CHECKOUT_SCHEMA))
     for model in study.models.values():
         entry = model.resources.get("finetune", {})
         plan = launch_plan(slurm_request(entry))
