@@ -184,7 +184,7 @@ def finetune(
         "losses": progress.losses,
         "resumed_from": progress.resumed_from,
         "lora": asdict(lora),
-        "train": asdict(train),
+        "train": train.as_record(),
         "quantization": quantization,
         "processes": accelerator.num_processes,
         "distributed": world["type"],

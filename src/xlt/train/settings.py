@@ -3,7 +3,8 @@ that refuse a run before it starts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from xlt.errors import XltError
 
@@ -52,6 +53,14 @@ class TrainSettings:
     # Set by `xlt pilot` only: stop as if preempted after this step's checkpoint, so the retry
     # rehearses the resume. Absent from study configs, so their params stay as they were.
     preempt_at_step: int | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        """The settings as the adapter records them (xlt_training.json); the pilot's rehearsal
+        of a preemption only when it was set, since it changes nothing in the adapter."""
+        record = asdict(self)
+        if record["preempt_at_step"] is None:
+            del record["preempt_at_step"]
+        return record
 
     def __post_init__(self) -> None:
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
