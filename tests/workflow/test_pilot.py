@@ -68,7 +68,7 @@ def test_a_model_that_fails_to_load_does_not_stop_the_others(tmp_path):
     assert {r["model"]: r["status"] for r in again} == {"demo-dense": "pass", "broken": "fail"}
 
     # The study's price (results/cost/, in the HTML report) takes the pilot's rates.
-    snakemake(workdir, "--cores", "1", "--configfile", str(config_file), "results/cost/price.csv")
+    snakemake(workdir, "results/cost/price.csv", "--cores", "1", "--configfile", str(config_file))
     with (workdir / "results" / "cost" / "price.csv").open() as handle:
         price = {(row["model"], row["rule"]): row for row in csv.DictReader(handle)}
     assert price[("demo-dense", "finetune")]["basis"] == "pilot"
