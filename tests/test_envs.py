@@ -41,7 +41,7 @@ def test_every_rule_names_the_conda_env():
 
 @pytest.mark.skipif(
     not os.environ.get("XLT_TEST_REGISTRY"),
-    reason="resolves against the package index: set XLT_TEST_REGISTRY=1 (.ci/run does)",
+    reason="resolves against the package index: set XLT_TEST_REGISTRY=1 (.ci/latest does)",
 )
 def test_conda_env_pip_section_resolves_in_a_fresh_venv(tmp_path):
     requirements = tmp_path / "requirements.txt"

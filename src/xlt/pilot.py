@@ -279,11 +279,11 @@ def passed(out: Path, model: str) -> bool:
         return False
 
 
-def table_rows(records: Sequence[Path]) -> list[dict[str, Any]]:
+def table_rows(records: Sequence[str | Path]) -> list[dict[str, Any]]:
     """The rows of the pilot table, one per `{model}.json` record, in the order given."""
     rows = []
     for record_path in records:
-        record = _read(record_path)
+        record = _read(Path(record_path))
         for prompting, rate in (record.get("items_per_s") or {}).items():
             record[f"items_per_s_{prompting}"] = rate
         rows.append({key: record.get(key) for key in COLUMNS})

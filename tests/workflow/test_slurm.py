@@ -238,6 +238,7 @@ def test_pilot_runs_through_slurm(slurm_cluster, tmp_path, monkeypatch):
     out = workdir / "results" / "pilot"
     # Test overrides: timing only (the first status check after 2 s, not 40 s).
     args = ("--profile", "slurm", "--slurm-init-seconds-before-status-checks", "2")
+    args += ("--group-components", f"eval-{model}=8")  # the 8 cells in one SLURM job
     (record,) = pilot.run_pilot(
         config_file, out, args, steps=4, items=4, snakefile=workdir / "Snakefile"
     )
