@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny model per session (helpers live in tests/support/)."""
+"""Shared fixtures: one tiny model per session (helpers live in tests/support/); how the tests
+are shared between pytest-xdist's workers."""
 
 from __future__ import annotations
 
@@ -6,6 +7,27 @@ from pathlib import Path
 
 import pytest
 from support.data import DEMO_DATA
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Share the tests between workers a module at a time (a module's fixtures are built once),
+    with every test of the demo run in one group (the demo is run once, by that worker), and
+    start the slow groups first: the demo, then the other workflow modules.
+
+    Runs before pytest-xdist turns the `xdist_group` marks into the groups that
+    `--dist loadgroup` (pyproject.toml's addopts) hands out whole.
+    """
+    for item in items:
+        group = "demo" if "demo_run" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+    def start_first(item: pytest.Item) -> int:
+        if "demo_run" in item.fixturenames:
+            return 0
+        return 1 if item.get_closest_marker("workflow") else 2
+
+    items.sort(key=start_first)  # stable: a module's tests keep their order
 
 
 @pytest.fixture(scope="session")
