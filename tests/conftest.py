@@ -3,24 +3,31 @@ are shared between pytest-xdist's workers."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from support.data import DEMO_DATA
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread a worker (one worker a core): more, and OpenMP's spinning threads of
+    # the two workers starve each other. Workflow jobs still take the threads their rule gives.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-@pytest.hookimpl(tryfirst=True)
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadscope` with the demo run's modules together (support/parallel.py)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from support.parallel import ModuleScheduling
+
+    return ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Share the tests between workers a module at a time (a module's fixtures are built once),
-    with every test of the demo run in one group (the demo is run once, by that worker), and
-    start the slow groups first: the demo, then the other workflow modules.
-
-    Runs before pytest-xdist turns the `xdist_group` marks into the groups that
-    `--dist loadgroup` (pyproject.toml's addopts) hands out whole.
-    """
-    for item in items:
-        group = "demo" if "demo_run" in item.fixturenames else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+    """Start the slow scopes first: the demo run's, then the other workflow modules (the
+    workers take the scopes in this order)."""
 
     def start_first(item: pytest.Item) -> int:
         if "demo_run" in item.fixturenames:
