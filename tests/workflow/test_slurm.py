@@ -7,9 +7,7 @@ slurm/local-cluster.sh first and sets XLT_REQUIRE_SLURM=1, so in CI a missing cl
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -17,19 +15,13 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from support.workflow import REPO, copy_workflow, snakemake
-
-CLUSTER = REPO / "slurm" / "local-cluster.sh"
-SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+from support.slurm import SUBMITTED, require_cluster, slurm_workdir
+from support.workflow import snakemake
 
 
-def slurm_workdir(dest: Path) -> Path:
-    """A fresh copy of the workflow with the SLURM profile, run as users do: `--profile slurm`."""
-    copy_workflow(dest)
-    for name in ("slurm", "envs"):
-        if (REPO / name).is_dir() and not (dest / name).exists():
-            shutil.copytree(REPO / name, dest / name)
-    return dest
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    require_cluster()
 
 
 class JobResources(dict):
@@ -146,27 +138,6 @@ def test_each_model_gets_its_own_slurm_request(tmp_path):
         assert groups == -(-n_cells // 4), model
 
 
-def cluster_answers() -> bool:
-    status = subprocess.run([CLUSTER, "status"], capture_output=True, text=True)
-    return status.returncode == 0
-
-
-@pytest.fixture(scope="module")
-def slurm_cluster():
-    """A SLURM cluster that answers `sinfo`. The tests never install or start one (that would
-    change the machine): `.ci/run` starts the one-node cluster of slurm/local-cluster.sh first
-    and sets XLT_REQUIRE_SLURM=1, so that in CI a missing cluster fails instead of skipping."""
-    if shutil.which("sinfo") and cluster_answers():
-        return
-    reason = (
-        "no SLURM cluster answers `sinfo`; start one (as root, on Debian: "
-        "slurm/local-cluster.sh start) or run .ci/run, which does"
-    )
-    if os.environ.get("XLT_REQUIRE_SLURM") == "1":
-        pytest.fail(f"XLT_REQUIRE_SLURM=1 but {reason}")
-    pytest.skip(reason)
-
-
 @pytest.mark.slurm
 @pytest.mark.workflow
 def test_demo_runs_through_slurm(slurm_cluster, demo_run, tmp_path):
@@ -216,39 +187,3 @@ def test_demo_runs_through_slurm(slurm_cluster, demo_run, tmp_path):
     for path in produced:
         relative = path.relative_to(workdir)
         assert path.read_bytes() == (demo_run / relative).read_bytes(), relative
-
-
-@pytest.mark.slurm
-@pytest.mark.workflow
-def test_pilot_runs_through_slurm(slurm_cluster, tmp_path, monkeypatch):
-    """`xlt pilot CONFIG -- --profile slurm`: the pilot's model build, fine-tuning and
-    evaluation go through sbatch with the model's requests, the fine-tuning is stopped after its
-    midway checkpoint and resumed by the profile's retry, and the record holds the rates."""
-    from xlt import pilot
-
-    workdir = slurm_workdir(tmp_path)
-    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
-    model = "demo-dense"
-    config["models"] = {model: config["models"][model]}
-    config["models"][model]["build"]["pretrain_steps"] = 5  # the path, not the model's quality
-    config_file = workdir / "config" / "pilot-slurm.yaml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-    monkeypatch.chdir(workdir)  # `--profile slurm` is the checkout's slurm/ directory
-
-    out = workdir / "results" / "pilot"
-    # Test overrides: timing only (the first status check after 2 s, not 40 s).
-    args = ("--profile", "slurm", "--slurm-init-seconds-before-status-checks", "2")
-    args += ("--group-components", f"eval-{model}=8")  # the 8 cells in one SLURM job
-    (record,) = pilot.run_pilot(
-        config_file, out, args, steps=4, items=4, snakefile=workdir / "Snakefile"
-    )
-
-    assert record["status"] == "pass", record["error"]
-    assert record["train_tokens_per_s"] > 0 and set(record["items_per_s"]) == {"direct", "cot"}
-    assert record["resumed_from_step"] == 2  # checkpoint at step 2 of 4, then the retry resumed
-    submitted = SUBMITTED.findall((out / f"{model}.log").read_text())
-    rules = [re.search(r"slurm_logs/([^/]+)/", log).group(1) for _, _, log in submitted]
-    assert set(rules) == {"rule_build_demo_model", "rule_finetune", f"group_eval-{model}_evaluate"}
-    # The finetune job was submitted twice: stopped after its checkpoint, then resumed.
-    assert rules.count("rule_finetune") == 2
-    assert [p.name for p in (workdir / "results").iterdir()] == ["pilot"]
