@@ -15,13 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from support.slurm import SUBMITTED, require_cluster, slurm_workdir
+from support.slurm import SUBMITTED, slurm_workdir
 from support.workflow import snakemake
-
-
-@pytest.fixture(scope="module")
-def slurm_cluster():
-    require_cluster()
 
 
 class JobResources(dict):

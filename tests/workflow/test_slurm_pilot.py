@@ -7,12 +7,7 @@ import re
 
 import pytest
 import yaml
-from support.slurm import SUBMITTED, require_cluster, slurm_workdir
-
-
-@pytest.fixture(scope="module")
-def slurm_cluster():
-    require_cluster()
+from support.slurm import SUBMITTED, slurm_workdir
 
 
 @pytest.mark.slurm
