@@ -495,7 +495,8 @@ def report(result: Price, config_path: str = "") -> str:
     lines += [
         "",
         f"total: {_hours(result.gpu_hours)} GPU-hours; wall time {_hours(result.wall_s / 3600)} h "
-        f"({limit}; queue waits not included)",
+        f"({limit}; not included: queue waits, each job's start-up, model downloads and "
+        "conversions)",
     ]
     over = [job for job in result.jobs if job.over_runtime]
     if over:
