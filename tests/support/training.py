@@ -53,8 +53,10 @@ RESUME_TRAIN = {
 }
 
 
-def resume_job(model_ref, train_setup, out, **train) -> FinetuneJob:
-    """A job with LoRA dropout on, so that restoring the RNG state matters."""
+def tiny_job(
+    model_ref, train_setup, out, *, lora: LoraSettings, train: dict, seed: int
+) -> FinetuneJob:
+    """A fine-tuning job (what the finetune rule writes) on the tiny model's Arabic train files."""
     root, files = train_setup
     return FinetuneJob(
         model=str(model_ref),
@@ -63,7 +65,19 @@ def resume_job(model_ref, train_setup, out, **train) -> FinetuneJob:
         out_dir=str(out),
         template=TEMPLATE.as_record(),
         chat=False,
-        lora=asdict(LoraSettings(dropout=0.1)),
+        lora=asdict(lora),
+        train=train,
+        seed=seed,
+    )
+
+
+def resume_job(model_ref, train_setup, out, **train) -> FinetuneJob:
+    """A job with LoRA dropout on, so that restoring the RNG state matters."""
+    return tiny_job(
+        model_ref,
+        train_setup,
+        out,
+        lora=LoraSettings(dropout=0.1),
         train={**RESUME_TRAIN, **train},
         seed=3,
     )

@@ -5,20 +5,18 @@ import json
 import subprocess
 import sys
 import warnings
-from dataclasses import asdict
 
 import pytest
 import torch
 from safetensors.torch import load_file
 from support.data import DEMO_DATA, REPO
-from support.training import ONE_THREAD, TEMPLATE, train_tiny
+from support.training import ONE_THREAD, TEMPLATE, tiny_job, train_tiny
 
 from xlt.errors import ConfigError
 from xlt.io import sha256_path
 from xlt.models.loading import AdapterMismatchError, ModelRef, load_model
 from xlt.train.adapter import read_summary
 from xlt.train.checkpoints import checkpoint_root
-from xlt.train.launch import FinetuneJob
 from xlt.train.loop import finetune
 from xlt.train.model import check_quantization, dequantizing_config
 from xlt.train.settings import (
@@ -87,21 +85,12 @@ def test_same_seed_same_adapter_other_seed_differs(tiny_model_ref, train_setup):
 def test_identical_runs_write_byte_identical_adapters(tiny_model_ref, train_setup):
     """Two processes (other hash seeds, so PEFT's sets come out in other orders) train the same
     job: every file of the adapter directory, and so its provenance hash, is the same."""
-    root, files = train_setup
+    root, _ = train_setup
     outs = []
     for hash_seed in ("1", "2"):
         out = root / f"twin-{hash_seed}"
-        job = FinetuneJob(
-            model=str(tiny_model_ref),
-            train_files=[str(f) for f in files],
-            split=str(root / "split.json"),
-            out_dir=str(out),
-            template=TEMPLATE.as_record(),
-            chat=False,
-            lora=asdict(LoraSettings()),
-            train={"max_steps": 2, "dtype": "float32", "gradient_checkpointing": False},
-            seed=0,
-        )
+        train = {"max_steps": 2, "dtype": "float32", "gradient_checkpointing": False}
+        job = tiny_job(tiny_model_ref, train_setup, out, lora=LoraSettings(), train=train, seed=0)
         job.save(root / f"twin-{hash_seed}.json")
         run = subprocess.run(
             [sys.executable, "-m", "xlt.train.launch", str(root / f"twin-{hash_seed}.json")],
