@@ -29,8 +29,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Start the slow scopes first: the demo run's, then the other workflow modules (the
     workers take the scopes in this order)."""
 
+    from support.parallel import reads_demo_run
+
     def start_first(item: pytest.Item) -> int:
-        if "demo_run" in item.fixturenames:
+        if reads_demo_run(item.path):
             return 0
         return 1 if item.get_closest_marker("workflow") else 2
 
